@@ -9,6 +9,7 @@ PKGS=(
   libdpdk-dev dpdk                   # rte_ring reference, dpdk_net
   libbpf-dev bpftool                 # ebpf/
   liburcu-dev libcmocka-dev
+  libiniparser-dev libjson-c-dev     # broker config (INI), topic metadata (JSON)
   systemtap-sdt-dev                  # USDT probes
   util-linux procps                  # mount (disk-full tests), pgrep
 )

@@ -90,7 +90,7 @@ struct shmq_ring_opts {
 	uint32_t max_msg;            /**< largest payload accepted; default and max capacity/4 */
 	uint64_t unblock_timeout_ns; /**< G6 timeout; default 1 s */
 	uint32_t mode;               /**< file mode; default 0600 */
-	bool prefault;               /**< touch every page at create; default true */
+	bool prefault;               /**< touch every page at create; true when opts is NULL, else as set */
 };
 #define SHMQ_RING_OPTS(name, ...) \
 	struct shmq_ring_opts name = { .sz = sizeof(struct shmq_ring_opts), __VA_ARGS__ }
@@ -218,7 +218,8 @@ int shmq_ring_gate_consume(shmq_ring_t *r, uint64_t pos);
  * shmq_ring_read_check() says they were not reclaimed (G5).
  * @return number of messages; 0 if none committed yet; SHMQ_EOVERRUN (*pos
  *         is no longer in the ring; restart from shmq_ring_oldest() or
- *         another source); SHMQ_ECORRUPT.
+ *         another source); SHMQ_ECORRUPT; -EINVAL (*pos not 8-aligned or
+ *         past the tail).
  */
 int shmq_ring_read(shmq_ring_t *r, uint64_t *pos, struct shmq_ring_msg *msgs, unsigned max);
 
@@ -241,7 +242,8 @@ struct shmq_ring_anchor {
 	uint64_t queue_offset;
 };
 void shmq_ring_publish_anchor(shmq_ring_t *r, const struct shmq_ring_anchor *a);
-/** @return 0, or SHMQ_EMPTY if no anchor was ever published. */
+/** @return 0, or SHMQ_EMPTY if no anchor was ever published; -EAGAIN if a
+ * writer died mid-update (the next publish repairs it). */
 int shmq_ring_read_anchor(const shmq_ring_t *r, struct shmq_ring_anchor *a);
 
 /** Monotonic positions published for producers/consumers to wait on. */
@@ -268,8 +270,10 @@ int shmq_ring_wait_space(shmq_ring_t *r, uint32_t len, uint64_t timeout_ns);
 /** @brief Wait until mark @p k reaches @p pos. */
 int shmq_ring_wait_mark(shmq_ring_t *r, enum shmq_ring_mark_kind k, uint64_t pos,
 			uint64_t timeout_ns);
-/** @brief Gating reader: wait until the tail moves past @p pos or a producer
- * asks for space. */
+/** @brief Gating reader: wait until the record at @p pos is committed, a
+ * producer asks for space that a release can give, or the record at @p pos
+ * has stayed reserved past the unblock timeout (shmq_ring_gate_read() then
+ * pads it out, G6). */
 int shmq_ring_gate_wait(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns);
 
 /* ------------------------------------------------------------------ */

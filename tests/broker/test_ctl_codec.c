@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for common/ctl_codec.h (control-protocol encode/decode). */
+#include <endian.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "common/ctl_codec.h"
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+#define NSAMPLES 19
+
+/* One valid message of every (type, direction), with non-trivial values. */
+static void sample(int i, struct shmq_ctl_msg *m)
+{
+	const uint16_t R = SHMQ_CTL_F_RESPONSE;
+	uint64_t id = 0x1122334455667700ull + (uint64_t)i;
+
+	switch (i) {
+	case 0:
+		shmq_ctl_msg_init(m, SHMQ_CTL_HELLO, 0, id);
+		m->u.hello_req.client_version = 1;
+		m->u.hello_req.role = SHMQ_CTL_ROLE_PRODUCER | SHMQ_CTL_ROLE_CONSUMER;
+		assert_int_equal(shmq_ctl_name_set(m->u.hello_req.group, "grp-1", true), 0);
+		break;
+	case 1:
+		shmq_ctl_msg_init(m, SHMQ_CTL_HELLO, R, id);
+		m->u.hello_resp.server_version = 1;
+		m->u.hello_resp.broker_id = 7;
+		m->u.hello_resp.session_id = 0xdeadbeefcafef00dull;
+		assert_int_equal(shmq_ctl_name_set(m->u.hello_resp.broker_name, "broker-a", false), 0);
+		break;
+	case 2:
+		shmq_ctl_msg_init(m, SHMQ_CTL_TOPIC_CREATE, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.topic_create_req.topic, "orders.eu|1%x_y", false), 0);
+		m->u.topic_create_req.queues = 1024;
+		break;
+	case 3:
+		shmq_ctl_msg_init(m, SHMQ_CTL_TOPIC_CREATE, R, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.topic_info.topic, "orders", false), 0);
+		m->u.topic_info.queues = 8;
+		m->u.topic_info.created_ns = 1795000000123456789ull;
+		break;
+	case 4:
+		shmq_ctl_msg_init(m, SHMQ_CTL_TOPIC_DESCRIBE, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.topic_describe_req.topic, "orders", false), 0);
+		break;
+	case 5:
+		shmq_ctl_msg_init(m, SHMQ_CTL_TOPIC_DESCRIBE, R, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.topic_info.topic, "t", false), 0);
+		m->u.topic_info.queues = 1;
+		break;
+	case 6:
+		shmq_ctl_msg_init(m, SHMQ_CTL_TOPIC_LIST, 0, id);
+		m->u.topic_list_req.start = 3;
+		m->u.topic_list_req.max = SHMQ_CTL_LIST_MAX;
+		break;
+	case 7:
+		shmq_ctl_msg_init(m, SHMQ_CTL_TOPIC_LIST, R, id);
+		m->u.topic_list_resp.hdr.total = 100;
+		m->u.topic_list_resp.hdr.count = SHMQ_CTL_LIST_MAX;
+		for (unsigned k = 0; k < SHMQ_CTL_LIST_MAX; k++) {
+			char name[32];
+			snprintf(name, sizeof(name), "topic%03u", k);
+			assert_int_equal(shmq_ctl_name_set(m->u.topic_list_resp.names[k].topic, name, false), 0);
+		}
+		break;
+	case 8:
+		shmq_ctl_msg_init(m, SHMQ_CTL_OPEN_QUEUE, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.open_queue_req.topic, "orders", false), 0);
+		m->u.open_queue_req.queue = 1023;
+		m->u.open_queue_req.mode = SHMQ_CTL_OPEN_CONSUME;
+		break;
+	case 9:
+		shmq_ctl_msg_init(m, SHMQ_CTL_OPEN_QUEUE, R | SHMQ_CTL_F_HAS_FD, id);
+		m->u.open_queue_resp.queue = 3;
+		m->u.open_queue_resp.mode = SHMQ_CTL_OPEN_PRODUCE;
+		m->u.open_queue_resp.ring_capacity = 1ull << 22;
+		break;
+	case 10:
+		shmq_ctl_msg_init(m, SHMQ_CTL_GROUP_JOIN, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.group_req.group, "billing", false), 0);
+		assert_int_equal(shmq_ctl_name_set(m->u.group_req.topic, "orders", false), 0);
+		m->u.group_req.mode = SHMQ_CTL_GROUP_BROADCASTING;
+		break;
+	case 11:
+		shmq_ctl_msg_init(m, SHMQ_CTL_GROUP_JOIN, R, id);
+		m->u.group_join_resp.hdr.generation = 42;
+		m->u.group_join_resp.hdr.count = 5;
+		for (unsigned k = 0; k < 5; k++)
+			m->u.group_join_resp.queues[k] = k * 3 + 1;
+		break;
+	case 12:
+		shmq_ctl_msg_init(m, SHMQ_CTL_GROUP_LEAVE, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.group_req.group, "billing", false), 0);
+		assert_int_equal(shmq_ctl_name_set(m->u.group_req.topic, "orders", false), 0);
+		break;
+	case 13:
+		shmq_ctl_msg_init(m, SHMQ_CTL_GROUP_LEAVE, R, id);
+		break;
+	case 14:
+		shmq_ctl_msg_init(m, SHMQ_CTL_COMMIT_OFFSET, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.commit_req.group, "billing", false), 0);
+		assert_int_equal(shmq_ctl_name_set(m->u.commit_req.topic, "orders", false), 0);
+		m->u.commit_req.queue = 2;
+		m->u.commit_req.offset = 123456789012ull;
+		break;
+	case 15:
+		shmq_ctl_msg_init(m, SHMQ_CTL_COMMIT_OFFSET, R, id);
+		break;
+	case 16:
+		shmq_ctl_msg_init(m, SHMQ_CTL_STATUS, 0, id);
+		break;
+	case 17:
+		shmq_ctl_msg_init(m, SHMQ_CTL_STATUS, R, id);
+		m->u.status_resp.uptime_ns = 5;
+		m->u.status_resp.commitlog_max_offset = 1000;
+		m->u.status_resp.commitlog_flushed_offset = 900;
+		m->u.status_resp.topics = 3;
+		m->u.status_resp.clients = 2;
+		break;
+	case 18:
+		shmq_ctl_error_init(m, id, -EACCES, "uid %u may not produce to %s", 1000u, "orders");
+		break;
+	default:
+		fail();
+	}
+}
+
+static uint8_t wire[SHMQ_CTL_MSG_MAX];
+
+static void test_every_message_type_round_trips_through_encode_and_decode(void **state)
+{
+	(void)state;
+	for (int i = 0; i < NSAMPLES; i++) {
+		struct shmq_ctl_msg m, d;
+		sample(i, &m);
+		int n = shmq_ctl_encode(&m, wire, sizeof(wire));
+		assert_true(n >= (int)sizeof(struct shmq_ctl_hdr));
+		assert_int_equal(shmq_ctl_decode(wire, (size_t)n, &d), 0);
+		assert_memory_equal(&m, &d, sizeof(m));
+	}
+}
+
+static void test_header_is_little_endian_at_the_documented_offsets(void **state)
+{
+	(void)state;
+	struct shmq_ctl_msg m;
+	sample(8, &m); /* OPEN_QUEUE request */
+	int n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_int_equal(n, 24 + 136);
+	assert_memory_equal(wire, "SQCT", 4);
+	assert_int_equal(wire[4], 1); /* version */
+	assert_int_equal(wire[5], 0);
+	assert_int_equal(wire[6], SHMQ_CTL_OPEN_QUEUE);
+	assert_int_equal(wire[8], 0); /* flags */
+	assert_int_equal(wire[12], 136); /* length */
+	assert_int_equal(wire[16], 0x08); /* request id, least significant byte first */
+	assert_int_equal(wire[23], 0x11);
+	assert_string_equal((char *)wire + 24, "orders");
+	assert_int_equal(wire[24 + 128], 0xff); /* queue 1023 */
+	assert_int_equal(wire[24 + 129], 0x03);
+	assert_int_equal(wire[24 + 132], SHMQ_CTL_OPEN_CONSUME);
+}
+
+static int decode_patched(const uint8_t *src, size_t n, size_t off, const void *val, size_t vlen)
+{
+	static uint8_t buf[SHMQ_CTL_MSG_MAX];
+	struct shmq_ctl_msg d;
+	memcpy(buf, src, n);
+	memcpy(buf + off, val, vlen);
+	return shmq_ctl_decode(buf, n, &d);
+}
+
+static void test_decode_rejects_foreign_magic_version_and_bad_header_fields(void **state)
+{
+	(void)state;
+	struct shmq_ctl_msg m;
+	sample(0, &m);
+	size_t n = (size_t)shmq_ctl_encode(&m, wire, sizeof(wire));
+	uint16_t v16;
+	uint32_t v32;
+
+	assert_int_equal(decode_patched(wire, n, 0, "XQCT", 4), -EPROTONOSUPPORT);
+	v16 = htole16(2);
+	assert_int_equal(decode_patched(wire, n, 4, &v16, 2), -EPROTONOSUPPORT);
+	v16 = htole16(0);
+	assert_int_equal(decode_patched(wire, n, 6, &v16, 2), -EBADMSG); /* type 0 */
+	v16 = htole16(SHMQ_CTL_TYPE_MAX + 1);
+	assert_int_equal(decode_patched(wire, n, 6, &v16, 2), -EBADMSG);
+	v16 = htole16(SHMQ_CTL_ERROR); /* ERROR as a request */
+	assert_int_equal(decode_patched(wire, n, 6, &v16, 2), -EBADMSG);
+	v16 = htole16(1u << 5); /* unknown flag */
+	assert_int_equal(decode_patched(wire, n, 8, &v16, 2), -EBADMSG);
+	v16 = htole16(SHMQ_CTL_F_HAS_FD); /* fd on a request */
+	assert_int_equal(decode_patched(wire, n, 8, &v16, 2), -EBADMSG);
+	v16 = htole16(1);
+	assert_int_equal(decode_patched(wire, n, 10, &v16, 2), -EBADMSG); /* reserved */
+	v32 = htole32((uint32_t)n); /* length counting the header */
+	assert_int_equal(decode_patched(wire, n, 12, &v32, 4), -EBADMSG);
+	v32 = htole32(0xffffffffu);
+	assert_int_equal(decode_patched(wire, n, 12, &v32, 4), -EBADMSG);
+	/* a response must carry HAS_FD exactly when it is OPEN_QUEUE's */
+	sample(9, &m);
+	n = (size_t)shmq_ctl_encode(&m, wire, sizeof(wire));
+	v16 = htole16(SHMQ_CTL_F_RESPONSE);
+	assert_int_equal(decode_patched(wire, n, 8, &v16, 2), -EBADMSG);
+}
+
+static void test_decode_rejects_every_truncation_and_extension(void **state)
+{
+	(void)state;
+	static uint8_t buf[SHMQ_CTL_MSG_MAX + 8];
+	for (int i = 0; i < NSAMPLES; i++) {
+		struct shmq_ctl_msg m, d;
+		sample(i, &m);
+		size_t n = (size_t)shmq_ctl_encode(&m, wire, sizeof(wire));
+		for (size_t len = 0; len < n; len++) {
+			/* both with the header's original length and with one that
+			 * matches the truncated datagram */
+			assert_int_not_equal(shmq_ctl_decode(wire, len, &d), 0);
+			if (len >= 24) {
+				memcpy(buf, wire, len);
+				uint32_t l = htole32((uint32_t)(len - 24));
+				memcpy(buf + 12, &l, 4);
+				assert_int_equal(shmq_ctl_decode(buf, len, &d), -EBADMSG);
+			}
+		}
+		memcpy(buf, wire, n);
+		buf[n] = 0;
+		uint32_t l = htole32((uint32_t)(n + 1 - 24));
+		memcpy(buf + 12, &l, 4);
+		assert_int_equal(shmq_ctl_decode(buf, n + 1, &d), -EBADMSG);
+	}
+	struct shmq_ctl_msg d;
+	assert_int_equal(shmq_ctl_decode(buf, SHMQ_CTL_MSG_MAX + 1, &d), -EBADMSG);
+}
+
+static void test_names_must_be_1_to_127_bytes_of_the_topic_charset(void **state)
+{
+	(void)state;
+	char name[200];
+
+	assert_int_equal(shmq_ctl_name_check("a"), 1);
+	assert_int_equal(shmq_ctl_name_check("AZaz09_.%|-"), 11);
+	memset(name, 'x', 127);
+	name[127] = '\0';
+	assert_int_equal(shmq_ctl_name_check(name), 127);
+	memset(name, 'x', 128);
+	name[128] = '\0';
+	assert_int_equal(shmq_ctl_name_check(name), -EINVAL);
+	static const char *const bad[] = { "", "a b", "a/b", "a:b", "a*", "tab\t", "\xc3\xa9t\xc3\xa9", "a\nb", "a,b" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(shmq_ctl_name_check(bad[i]), -EINVAL);
+	assert_int_equal(shmq_ctl_name_check(NULL), -EINVAL);
+	assert_int_equal(shmq_ctl_name_set(name, "", false), -EINVAL);
+	assert_int_equal(shmq_ctl_name_set(name, "", true), 0);
+	assert_int_equal(shmq_ctl_name_set(name, "a b", true), -EINVAL);
+}
+
+static void test_string_fields_need_a_nul_and_only_zeros_after_it(void **state)
+{
+	(void)state;
+	struct shmq_ctl_msg m;
+	sample(4, &m); /* DESCRIBE "orders" */
+	size_t n = (size_t)shmq_ctl_encode(&m, wire, sizeof(wire));
+	static uint8_t full[128];
+	memset(full, 'a', sizeof(full));
+	assert_int_equal(decode_patched(wire, n, 24, full, 128), -EBADMSG); /* no NUL */
+	assert_int_equal(decode_patched(wire, n, 24 + 100, "z", 1), -EBADMSG); /* garbage after NUL */
+	assert_int_equal(decode_patched(wire, n, 24, "or/ers", 6), -EBADMSG); /* charset */
+	assert_int_equal(decode_patched(wire, n, 24, "\0", 1), -EBADMSG); /* empty */
+	/* encode refuses the same */
+	m.u.topic_describe_req.topic[100] = 'z';
+	assert_int_equal(shmq_ctl_encode(&m, wire, sizeof(wire)), -EINVAL);
+}
+
+static void expect_invalid(struct shmq_ctl_msg *m)
+{
+	/* the encoder refuses it; forced onto the wire, the decoder refuses it */
+	assert_int_equal(shmq_ctl_encode(m, wire, sizeof(wire)), -EINVAL);
+}
+
+static void test_enums_counts_order_and_reserved_fields_are_validated(void **state)
+{
+	(void)state;
+	struct shmq_ctl_msg m;
+
+	sample(0, &m), m.u.hello_req.role = 0, expect_invalid(&m);
+	sample(0, &m), m.u.hello_req.role = 8, expect_invalid(&m);
+	sample(0, &m), m.u.hello_req.client_version = 0, expect_invalid(&m);
+	sample(0, &m), m.u.hello_req.reserved[1] = 1, expect_invalid(&m);
+	sample(2, &m), m.u.topic_create_req.queues = 0, expect_invalid(&m);
+	sample(2, &m), m.u.topic_create_req.queues = 1025, expect_invalid(&m);
+	sample(3, &m), m.u.topic_info.reserved = 1, expect_invalid(&m);
+	sample(6, &m), m.u.topic_list_req.max = 0, expect_invalid(&m);
+	sample(6, &m), m.u.topic_list_req.max = SHMQ_CTL_LIST_MAX + 1, expect_invalid(&m);
+	sample(7, &m), m.u.topic_list_resp.hdr.count = SHMQ_CTL_LIST_MAX + 1, expect_invalid(&m);
+	sample(7, &m), m.u.topic_list_resp.hdr.total = 3, expect_invalid(&m); /* count > total */
+	sample(7, &m), memcpy(m.u.topic_list_resp.names[5].topic, "topic004", 8), expect_invalid(&m);
+	sample(8, &m), m.u.open_queue_req.mode = 3, expect_invalid(&m);
+	sample(8, &m), m.u.open_queue_req.queue = 1024, expect_invalid(&m);
+	sample(9, &m), m.u.open_queue_resp.ring_capacity = 5000, expect_invalid(&m);
+	sample(10, &m), m.u.group_req.mode = 0, expect_invalid(&m);
+	sample(10, &m), m.u.group_req.group[0] = '\0', expect_invalid(&m);
+	sample(11, &m), m.u.group_join_resp.queues[2] = m.u.group_join_resp.queues[1], expect_invalid(&m);
+	sample(11, &m), m.u.group_join_resp.queues[4] = 1024, expect_invalid(&m);
+	sample(11, &m), m.u.group_join_resp.hdr.count = SHMQ_CTL_QUEUES_MAX + 1, expect_invalid(&m);
+	sample(12, &m), m.u.group_req.mode = SHMQ_CTL_GROUP_CLUSTERING, expect_invalid(&m);
+	sample(14, &m), m.u.commit_req.offset = 1ull << 63, expect_invalid(&m);
+	sample(17, &m), m.u.status_resp.commitlog_flushed_offset = 1001, expect_invalid(&m);
+	sample(18, &m), m.u.error.status = 0, expect_invalid(&m);
+	sample(18, &m), m.u.error.message[0] = '\n', expect_invalid(&m);
+
+	/* the same checks hold on the decoding side: patch a valid wire form */
+	sample(8, &m);
+	size_t n = (size_t)shmq_ctl_encode(&m, wire, sizeof(wire));
+	uint32_t v = htole32(3);
+	assert_int_equal(decode_patched(wire, n, 24 + 132, &v, 4), -EBADMSG);
+	sample(11, &m);
+	n = (size_t)shmq_ctl_encode(&m, wire, sizeof(wire));
+	v = htole32(0);
+	assert_int_equal(decode_patched(wire, n, 24 + 8 + 4, &v, 4), -EBADMSG); /* 1 then 0 */
+}
+
+static void test_encode_refuses_a_buffer_too_small(void **state)
+{
+	(void)state;
+	struct shmq_ctl_msg m;
+	sample(7, &m);
+	int n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_true(n > 0);
+	assert_int_equal(shmq_ctl_encode(&m, wire, (size_t)n - 1), -EMSGSIZE);
+	assert_int_equal(shmq_ctl_encode(&m, wire, (size_t)n), n);
+}
+
+static void test_error_init_keeps_text_printable_and_bounded(void **state)
+{
+	(void)state;
+	struct shmq_ctl_msg m, d;
+	char big[600];
+	memset(big, 'e', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	shmq_ctl_error_init(&m, 9, -EINVAL, "bad\nline\x01 %s", big);
+	assert_int_equal(m.u.error.status, -EINVAL);
+	assert_int_equal(strncmp(m.u.error.message, "bad?line? eee", 13), 0);
+	assert_int_equal(strlen(m.u.error.message), SHMQ_CTL_ERRMSG_LEN - 1);
+	int n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_true(n > 0);
+	assert_int_equal(shmq_ctl_decode(wire, (size_t)n, &d), 0);
+	assert_string_equal(d.u.error.message, m.u.error.message);
+	/* a non-negative status is not an error: it becomes -EPROTO */
+	shmq_ctl_error_init(&m, 9, 5, "x");
+	assert_int_equal(m.u.error.status, -EPROTO);
+	assert_string_equal(shmq_ctl_type_name(SHMQ_CTL_OPEN_QUEUE), "OPEN_QUEUE");
+	assert_string_equal(shmq_ctl_type_name(77), "UNKNOWN");
+}
+
+static void test_random_corruption_never_crashes_and_accepted_bytes_reencode_identically(void **state)
+{
+	(void)state;
+	static uint8_t buf[SHMQ_CTL_MSG_MAX], again[SHMQ_CTL_MSG_MAX];
+	const char *sc = getenv("SHMQ_STRESS_SCALE");
+	long scale = sc ? atol(sc) : 1;
+	if (scale < 1)
+		scale = 1;
+	uint64_t seed = (uint64_t)time(NULL) ^ 0x9e3779b97f4a7c15ull;
+	printf("# seed %llu\n", (unsigned long long)seed);
+	rng_state = seed | 1;
+	long accepted = 0, iters = 200000 * scale;
+
+	for (long it = 0; it < iters; it++) {
+		struct shmq_ctl_msg m, d;
+		sample((int)(rng_next() % NSAMPLES), &m);
+		size_t n = (size_t)shmq_ctl_encode(&m, buf, sizeof(buf));
+		int flips = 1 + (int)(rng_next() % 3);
+		for (int f = 0; f < flips; f++) {
+			size_t at = rng_next() % n;
+			buf[at] = (rng_next() & 1) ? (uint8_t)rng_next() : (uint8_t)(buf[at] ^ (1u << (rng_next() % 8)));
+		}
+		if (shmq_ctl_decode(buf, n, &d) == 0) {
+			/* one canonical encoding per message: what decodes
+			 * re-encodes to exactly the same bytes */
+			int n2 = shmq_ctl_encode(&d, again, sizeof(again));
+			assert_int_equal(n2, (int)n);
+			assert_memory_equal(buf, again, n);
+			accepted++;
+		}
+	}
+	printf("# %ld of %ld corrupted messages were still valid (e.g. a changed id or count value)\n",
+	       accepted, iters);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_message_type_round_trips_through_encode_and_decode),
+		cmocka_unit_test(test_header_is_little_endian_at_the_documented_offsets),
+		cmocka_unit_test(test_decode_rejects_foreign_magic_version_and_bad_header_fields),
+		cmocka_unit_test(test_decode_rejects_every_truncation_and_extension),
+		cmocka_unit_test(test_names_must_be_1_to_127_bytes_of_the_topic_charset),
+		cmocka_unit_test(test_string_fields_need_a_nul_and_only_zeros_after_it),
+		cmocka_unit_test(test_enums_counts_order_and_reserved_fields_are_validated),
+		cmocka_unit_test(test_encode_refuses_a_buffer_too_small),
+		cmocka_unit_test(test_error_init_keeps_text_printable_and_bounded),
+		cmocka_unit_test(test_random_corruption_never_crashes_and_accepted_bytes_reencode_identically),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
