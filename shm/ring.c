@@ -135,6 +135,26 @@ static void wake_if_waiters(shmq_ring_t *r, _Atomic uint32_t *seq, _Atomic uint3
 	shmq_fetch_add_relaxed(&r->h->st_futex_wakes, 1);
 }
 
+/*
+ * Same, for a waker whose state change was itself a seq_cst RMW (the commit
+ * CAS): the RMW and the seq_cst load of the count below already order the
+ * two in the single total order that the waiter's seq_cst increment + fence
+ * take part in, so no separate fence is needed (on x86 the locked CAS is the
+ * barrier; this saves an mfence per commit).
+ */
+static void wake_if_waiters_after_sc_rmw(shmq_ring_t *r, _Atomic uint32_t *seq,
+					 _Atomic uint32_t *waiters)
+{
+	/* seq_cst: pairs with the waiter's seq_cst increment + fence (Dekker). */
+	if (atomic_load_explicit(waiters, memory_order_seq_cst) == 0)
+		return;
+	/* release: as in wake_if_waiters(). */
+	atomic_fetch_add_explicit(seq, 1, memory_order_release);
+	shmq_futex_wake(seq, INT_MAX);
+	/* relaxed: a statistic. */
+	shmq_fetch_add_relaxed(&r->h->st_futex_wakes, 1);
+}
+
 struct wait_arg {
 	uint64_t pos;
 	uint64_t len;
@@ -478,14 +498,16 @@ static int publish(shmq_ring_t *r, uint64_t pos, uint32_t total)
 {
 	SHMQ_YIELD_POINT();
 	uint32_t expect = SHMQ_RING_LEN_RESERVED | total;
-	/* release: the commit (G2); pairs with readers' acquire load of len. */
+	/* seq_cst (includes release): the commit (G2), pairs with readers'
+	 * acquire load of len; seq_cst also makes it the Dekker store for the
+	 * data-waiter check below. */
 	if (!atomic_compare_exchange_strong_explicit(len_word(r, pos), &expect, total,
-						     memory_order_release, memory_order_relaxed)) {
+						     memory_order_seq_cst, memory_order_relaxed)) {
 		/* relaxed: a statistic. */
 		shmq_fetch_add_relaxed(&r->h->st_reclaimed_commits, 1);
 		return SHMQ_ERECLAIMED;
 	}
-	wake_if_waiters(r, &r->h->data_seq, &r->h->data_waiters);
+	wake_if_waiters_after_sc_rmw(r, &r->h->data_seq, &r->h->data_waiters);
 	return 0;
 }
 

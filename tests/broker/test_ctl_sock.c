@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,6 +187,7 @@ static void test_peercred_names_the_connecting_process_not_what_it_claims(void *
 	(void)state;
 	char dir[] = "/tmp/shmq_ctl_sock_XXXXXX";
 	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0711), 0); /* the child may run as nobody */
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", dir);
 	int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -210,6 +212,9 @@ static void test_peercred_names_the_connecting_process_not_what_it_claims(void *
 		/* wait for the parent to finish, then exit */
 		_exit(shmq_ctl_sock_recv(s, b, sizeof(b), NULL, 0, NULL, 0) == 0 ? 0 : 4);
 	}
+	/* never block forever if the child failed before connecting */
+	struct timeval tv = { .tv_sec = 10 };
+	assert_int_equal(setsockopt(ls, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
 	int cs = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(cs >= 0);
 	pid_t pid;
