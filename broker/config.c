@@ -16,6 +16,10 @@
 #include "broker/log.h"
 #include "common/ctl_codec.h"
 
+#ifndef SHMQ_VERSION
+#define SHMQ_VERSION "unknown"
+#endif
+
 enum opt_type {
 	OPT_NAME,   /* char[128], topic-name charset */
 	OPT_PATH,   /* char[SHMQ_CONFIG_PATH_MAX]; "" = derived */
@@ -621,11 +625,11 @@ void shmq_broker_config_usage(FILE *f, const char *prog)
 		"Usage: %s [OPTION]...\n"
 		"shmq broker daemon. Values come from the embedded defaults, then the config\n"
 		"file, then these options (later wins).\n\n"
-		"  -c, --config FILE            INI config file (default: none, embedded defaults)\n"
-		"      --acl PATTERN=SPEC       add an [acl] rule, e.g. 'orders.*=uid:1000:pc,gid:50:c'\n"
-		"      --print-config           print the effective configuration and exit\n"
-		"  -h, --help                   show this help and exit\n"
-		"  -V, --version                show the version and exit\n\n",
+		"  -c, --config FILE                        INI config file (default: none, embedded defaults)\n"
+		"      --acl PATTERN=SPEC                   add an [acl] rule, e.g. 'orders.*=uid:1000:pc,gid:50:c'\n"
+		"      --print-config                       print the effective configuration and exit\n"
+		"  -h, --help                               show this help and exit\n"
+		"  -V, --version                            show the version and exit\n\n",
 		prog ? prog : "shmqd");
 	const char *sec = "";
 	for (size_t i = 0; i < NOPTS; i++) {
@@ -635,8 +639,8 @@ void shmq_broker_config_usage(FILE *f, const char *prog)
 		}
 		char lhs[64];
 		snprintf(lhs, sizeof(lhs), "--%s VALUE", opts[i].flag);
-		fprintf(f, "      %-32s %s (%s.%s, default: %s)\n", lhs, opts[i].help, opts[i].section,
-			opts[i].key, opts[i].def[0] ? opts[i].def : "derived");
+		fprintf(f, "      %-36s %s (%s.%s, default: %s)\n", lhs, opts[i].help, opts[i].section,
+			opts[i].key, opts[i].def[0] ? opts[i].def : "\"\"");
 	}
 	fprintf(f, "\nSizes take K, M, G, T suffixes (powers of 1024).\n");
 }
@@ -673,13 +677,13 @@ int shmq_broker_config_from_args(struct shmq_broker_config *c, int argc, char **
 			shmq_broker_config_usage(out, argv[0]);
 			return 1;
 		case FLAG_VERSION:
-			fprintf(out, "shmqd %s (control protocol %u)\n", "0.1.0", SHMQ_CTL_VERSION);
+			fprintf(out, "shmqd %s (control protocol %u)\n", SHMQ_VERSION, SHMQ_CTL_VERSION);
 			return 1;
 		case FLAG_PRINT:
 			print = true;
 			break;
 		case '?':
-			if (optopt)
+			if (optopt > 0 && optopt < 128 && isalnum(optopt))
 				set_err(err, errlen, "unknown option or missing value: -%c (see --help)", optopt);
 			else
 				set_err(err, errlen, "unknown option or missing value: %s (see --help)",

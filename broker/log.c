@@ -2,6 +2,7 @@
 /* Leveled logging: see broker/log.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,8 @@ static _Atomic int log_level = SHMQ_LOG_INFO;
  * re-open dup2()s the new file onto the same number, so a writer that loaded
  * the number never writes to a closed or recycled fd. */
 static _Atomic int log_fd = STDERR_FILENO;
+/* Serialises shmq_log_open()/shmq_log_close() among themselves; writers never take it. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const char *const level_tags[] = { "ERROR", "WARN ", "INFO ", "DEBUG" };
@@ -29,29 +32,32 @@ int shmq_log_open(const char *path)
 	int nfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (nfd < 0)
 		return -errno;
-	/* relaxed: only the thread that opens/closes the log changes log_fd
-	 * from stderr to a file; writers only need some valid fd number. */
+	int r = 0;
+	pthread_mutex_lock(&open_lock);
+	/* relaxed: log_fd changes only under open_lock, which we hold */
 	int cur = shmq_load_relaxed(&log_fd);
 	if (cur == STDERR_FILENO) {
-		/* release: pairs with the acquire in emit(); the new fd is open
-		 * before any writer can see its number */
+		/* release: pairs with the acquire in shmq_vlog(); the new fd is
+		 * open before any writer can see its number */
 		shmq_store_release(&log_fd, nfd);
-		return 0;
+		nfd = -1;
+	} else if (dup3(nfd, cur, O_CLOEXEC) < 0) {
+		r = -errno;
 	}
-	if (dup3(nfd, cur, O_CLOEXEC) < 0) {
-		int e = errno;
+	pthread_mutex_unlock(&open_lock);
+	if (nfd >= 0)
 		close(nfd);
-		return -e;
-	}
-	close(nfd);
-	return 0;
+	return r;
 }
 
 void shmq_log_close(void)
 {
-	/* relaxed: shutdown only, no concurrent writer (header contract) */
+	pthread_mutex_lock(&open_lock);
+	/* relaxed: shutdown only, no concurrent writer (header contract), and
+	 * log_fd changes only under open_lock */
 	int cur = shmq_load_relaxed(&log_fd);
 	shmq_store_relaxed(&log_fd, STDERR_FILENO);
+	pthread_mutex_unlock(&open_lock);
 	if (cur != STDERR_FILENO)
 		close(cur);
 }

@@ -11,8 +11,9 @@
  * so a message can never forge a line of its own.
  *
  * Concurrency: shmq_log*(), shmq_log_set_level() and shmq_log_open() may run
- * concurrently from any thread (the level and the fd are atomics, and a
- * re-open replaces the file under the same fd number with dup2()).
+ * concurrently from any thread: the level and the fd are atomics, writers
+ * take no lock, opens serialise on a mutex, and a re-open puts the new file
+ * under the same fd number with dup3(), so a writer never sees a closed fd.
  * shmq_log_close() must run when no other thread logs (shutdown).
  */
 #ifndef SHMQ_BROKER_LOG_H

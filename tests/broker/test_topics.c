@@ -192,8 +192,8 @@ static void test_corrupt_registry_files_give_a_clear_error_never_a_crash(void **
 		"{\"version\": 1, \"topics\": [{\"name\": \"a\", \"queues\": 1.5, \"created_ns\": 0}]}",
 		"{\"version\": 1, \"topics\": [{\"name\": \"a\", \"queues\": 99999999999999999999999, \"created_ns\": 0}]}",
 		"{\"version\": 1, \"topics\": [{\"name\": \"a\", \"queues\": 1, \"created_ns\": -1}]}",
-		"{\"version\": 1, \"topics\": [{\"name\": \"a\", \"queues\": 1, \"created_ns\": 0},"
-		" {\"name\": \"a\", \"queues\": 2, \"created_ns\": 0}]}",
+		("{\"version\": 1, \"topics\": [{\"name\": \"a\", \"queues\": 1, \"created_ns\": 0},"
+		 " {\"name\": \"a\", \"queues\": 2, \"created_ns\": 0}]}"),
 		"{\"version\": 1, \"topics\": []} trailing",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
