@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
 SUITES=(--suite unit --suite stress --suite crash)
-FUZZ_SECONDS=${SHMQ_FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${SHMQ_FUZZ_SECONDS:-60}
 logs=()
 status=0
 

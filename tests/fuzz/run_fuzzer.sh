@@ -2,7 +2,7 @@
 # run_fuzzer.sh <fuzzer> <seed corpus dir>: fuzz for SHMQ_FUZZ_SECONDS from a
 # scratch copy of the corpus (the checked-in corpus is never modified).
 set -euo pipefail
-exe=$1 seeds=$2
+exe=$(realpath "$1") seeds=$(realpath "$2")
 secs=${SHMQ_FUZZ_SECONDS:-30}
 work=$(mktemp -d /tmp/shmq-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
