@@ -11,6 +11,7 @@
 
 #include "broker/acl.h"
 #include "common/ctl_codec.h"
+#include "common/errbuf.h"
 
 enum who { WHO_UID, WHO_GID, WHO_ANY };
 
@@ -35,17 +36,6 @@ struct shmq_acl {
 	struct acl_rule *rules;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int shmq_acl_create(shmq_acl_t **out, unsigned default_rights, uid_t owner_uid)
 {
@@ -140,19 +130,19 @@ static int parse_entry(char *tok, struct acl_entry *e, char *err, size_t errlen)
 			goto bad;
 		*f3++ = '\0';
 		if (parse_id(f2, &e->id) < 0) {
-			set_err(err, errlen, "bad %s number '%s'", f1, f2);
+			shmq_errbuf_set(err, errlen, "bad %s number '%s'", f1, f2);
 			return -EINVAL;
 		}
 	}
 	int r = shmq_acl_parse_rights(f3);
 	if (r < 0) {
-		set_err(err, errlen, "bad rights '%s' (a subset of 'pca', or '-')", f3);
+		shmq_errbuf_set(err, errlen, "bad rights '%s' (a subset of 'pca', or '-')", f3);
 		return -EINVAL;
 	}
 	e->rights = (unsigned)r;
 	return 0;
 bad:
-	set_err(err, errlen, "bad entry '%s' (expected uid:N:RIGHTS, gid:N:RIGHTS or any:RIGHTS)", tok);
+	shmq_errbuf_set(err, errlen, "bad entry '%s' (expected uid:N:RIGHTS, gid:N:RIGHTS or any:RIGHTS)", tok);
 	return -EINVAL;
 }
 
@@ -162,7 +152,7 @@ int shmq_acl_add(shmq_acl_t *acl, const char *pattern, const char *spec, char *e
 	char buf[4096];
 
 	if (!acl || !pattern || !spec) {
-		set_err(err, errlen, "missing pattern or rule");
+		shmq_errbuf_set(err, errlen, "missing pattern or rule");
 		return -EINVAL;
 	}
 	memset(&rule, 0, sizeof(rule));
@@ -170,7 +160,7 @@ int shmq_acl_add(shmq_acl_t *acl, const char *pattern, const char *spec, char *e
 	rule.prefix = pl > 0 && pattern[pl - 1] == '*';
 	rule.plen = rule.prefix ? pl - 1 : pl;
 	if (rule.plen > SHMQ_CTL_NAME_MAX) {
-		set_err(err, errlen, "topic pattern longer than %u bytes", SHMQ_CTL_NAME_MAX);
+		shmq_errbuf_set(err, errlen, "topic pattern longer than %u bytes", SHMQ_CTL_NAME_MAX);
 		return -EINVAL;
 	}
 	memcpy(rule.pattern, pattern, pl);
@@ -179,18 +169,18 @@ int shmq_acl_add(shmq_acl_t *acl, const char *pattern, const char *spec, char *e
 	memcpy(head, pattern, rule.plen);
 	head[rule.plen] = '\0';
 	if ((rule.plen > 0 || !rule.prefix) && shmq_ctl_name_check(head) < 0) {
-		set_err(err, errlen, "bad topic pattern '%s' (a topic name of [A-Za-z0-9_.%%|-], optionally ending in '*')",
+		shmq_errbuf_set(err, errlen, "bad topic pattern '%s' (a topic name of [A-Za-z0-9_.%%|-], optionally ending in '*')",
 			pattern);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < acl->nrules; i++)
 		if (strcmp(acl->rules[i].pattern, pattern) == 0) {
-			set_err(err, errlen, "duplicate rule for '%s'", pattern);
+			shmq_errbuf_set(err, errlen, "duplicate rule for '%s'", pattern);
 			return -EEXIST;
 		}
 
 	if (strlen(spec) >= sizeof(buf)) {
-		set_err(err, errlen, "rule too long");
+		shmq_errbuf_set(err, errlen, "rule too long");
 		return -EINVAL;
 	}
 	strcpy(buf, spec);
@@ -199,7 +189,7 @@ int shmq_acl_add(shmq_acl_t *acl, const char *pattern, const char *spec, char *e
 		char *save = NULL;
 		for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 			if (rule.nentries == SHMQ_ACL_MAX_ENTRIES) {
-				set_err(err, errlen, "more than %u entries", SHMQ_ACL_MAX_ENTRIES);
+				shmq_errbuf_set(err, errlen, "more than %u entries", SHMQ_ACL_MAX_ENTRIES);
 				return -EINVAL;
 			}
 			int r = parse_entry(trim(tok), &rule.entries[rule.nentries], err, errlen);
@@ -210,19 +200,19 @@ int shmq_acl_add(shmq_acl_t *acl, const char *pattern, const char *spec, char *e
 		/* strtok_r skips empty fields: "uid:1:p,,x" still fails above; an
 		 * empty or all-comma spec ends up with no entries */
 		if (rule.nentries == 0) {
-			set_err(err, errlen, "empty rule (write 'none' to grant nothing)");
+			shmq_errbuf_set(err, errlen, "empty rule (write 'none' to grant nothing)");
 			return -EINVAL;
 		}
 	}
 	if (acl->nrules == SHMQ_ACL_MAX_RULES) {
-		set_err(err, errlen, "more than %u ACL rules", SHMQ_ACL_MAX_RULES);
+		shmq_errbuf_set(err, errlen, "more than %u ACL rules", SHMQ_ACL_MAX_RULES);
 		return -ENOSPC;
 	}
 	if (acl->nrules == acl->cap) {
 		size_t ncap = acl->cap ? acl->cap * 2 : 8;
 		struct acl_rule *n = realloc(acl->rules, ncap * sizeof(*n));
 		if (!n) {
-			set_err(err, errlen, "out of memory");
+			shmq_errbuf_set(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		acl->rules = n;

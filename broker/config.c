@@ -15,6 +15,7 @@
 #include "broker/config.h"
 #include "broker/log.h"
 #include "common/ctl_codec.h"
+#include "common/errbuf.h"
 
 #ifndef SHMQ_VERSION
 #define SHMQ_VERSION "unknown"
@@ -97,17 +98,6 @@ static const struct opt_def opts[] = {
 static const char *const sections[] = { "broker", "paths", "store", "ring", "topics",
 					"consumer", "log", "acl" };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const struct opt_def *find_opt(const char *section, const char *key)
 {
@@ -204,7 +194,7 @@ static int apply(struct shmq_broker_config *c, const struct opt_def *o, const ch
 	switch (o->type) {
 	case OPT_NAME:
 		if (shmq_ctl_name_check(value) < 0) {
-			set_err(err, errlen, "%s: %s.%s: '%s' is not a name (1..%u of [A-Za-z0-9_.%%|-])",
+			shmq_errbuf_set(err, errlen, "%s: %s.%s: '%s' is not a name (1..%u of [A-Za-z0-9_.%%|-])",
 				origin, o->section, o->key, value, SHMQ_CTL_NAME_MAX);
 			return -EINVAL;
 		}
@@ -212,7 +202,7 @@ static int apply(struct shmq_broker_config *c, const struct opt_def *o, const ch
 		return 0;
 	case OPT_PATH:
 		if (strlen(value) >= SHMQ_CONFIG_PATH_MAX) {
-			set_err(err, errlen, "%s: %s.%s: path longer than %d bytes", origin, o->section,
+			shmq_errbuf_set(err, errlen, "%s: %s.%s: path longer than %d bytes", origin, o->section,
 				o->key, SHMQ_CONFIG_PATH_MAX - 1);
 			return -EINVAL;
 		}
@@ -220,7 +210,7 @@ static int apply(struct shmq_broker_config *c, const struct opt_def *o, const ch
 		return 0;
 	case OPT_BOOL:
 		if (parse_bool(value, (bool *)(void *)field) < 0) {
-			set_err(err, errlen, "%s: %s.%s: '%s' is not a boolean (true/false)", origin,
+			shmq_errbuf_set(err, errlen, "%s: %s.%s: '%s' is not a boolean (true/false)", origin,
 				o->section, o->key, value);
 			return -EINVAL;
 		}
@@ -231,7 +221,7 @@ static int apply(struct shmq_broker_config *c, const struct opt_def *o, const ch
 		else if (strcasecmp(value, "sync") == 0)
 			*(int *)(void *)field = SHMQ_BROKER_FLUSH_SYNC;
 		else {
-			set_err(err, errlen, "%s: %s.%s: '%s' is neither async nor sync", origin,
+			shmq_errbuf_set(err, errlen, "%s: %s.%s: '%s' is neither async nor sync", origin,
 				o->section, o->key, value);
 			return -EINVAL;
 		}
@@ -239,7 +229,7 @@ static int apply(struct shmq_broker_config *c, const struct opt_def *o, const ch
 	case OPT_LEVEL:
 		r = shmq_log_level_parse(value);
 		if (r < 0) {
-			set_err(err, errlen, "%s: %s.%s: '%s' is not a log level (error, warn, info, debug)",
+			shmq_errbuf_set(err, errlen, "%s: %s.%s: '%s' is not a log level (error, warn, info, debug)",
 				origin, o->section, o->key, value);
 			return -EINVAL;
 		}
@@ -248,7 +238,7 @@ static int apply(struct shmq_broker_config *c, const struct opt_def *o, const ch
 	case OPT_RIGHTS:
 		r = shmq_acl_parse_rights(value);
 		if (r < 0) {
-			set_err(err, errlen, "%s: %s.%s: '%s' is not a set of rights (subset of pca, or none)",
+			shmq_errbuf_set(err, errlen, "%s: %s.%s: '%s' is not a set of rights (subset of pca, or none)",
 				origin, o->section, o->key, value);
 			return -EINVAL;
 		}
@@ -259,12 +249,12 @@ static int apply(struct shmq_broker_config *c, const struct opt_def *o, const ch
 	case OPT_SIZE:
 		r = o->type == OPT_SIZE ? parse_size(value, &v) : parse_u64(value, &v);
 		if (r == -EINVAL) {
-			set_err(err, errlen, "%s: %s.%s: '%s' is not a %s", origin, o->section, o->key,
+			shmq_errbuf_set(err, errlen, "%s: %s.%s: '%s' is not a %s", origin, o->section, o->key,
 				value, o->type == OPT_SIZE ? "size (e.g. 4096, 64K, 16M, 1G)" : "decimal number");
 			return -EINVAL;
 		}
 		if (r < 0 || v < o->min || v > o->max) {
-			set_err(err, errlen, "%s: %s.%s: %s is out of range [%" PRIu64 ", %" PRIu64 "]",
+			shmq_errbuf_set(err, errlen, "%s: %s.%s: %s is out of range [%" PRIu64 ", %" PRIu64 "]",
 				origin, o->section, o->key, value, o->min, o->max);
 			return -EINVAL;
 		}
@@ -309,7 +299,7 @@ int shmq_broker_config_set(struct shmq_broker_config *c, const char *section, co
 	const struct opt_def *o = find_opt(section, key);
 
 	if (!o) {
-		set_err(err, errlen, "%s: unknown key '%s' in [%s]", origin, key, section);
+		shmq_errbuf_set(err, errlen, "%s: unknown key '%s' in [%s]", origin, key, section);
 		return -EINVAL;
 	}
 	return apply(c, o, value, origin, err, errlen);
@@ -327,12 +317,12 @@ int shmq_broker_config_add_acl(struct shmq_broker_config *c, const char *pattern
 	r = shmq_acl_add(probe, pattern, spec, why, sizeof(why));
 	shmq_acl_destroy(probe);
 	if (r < 0) {
-		set_err(err, errlen, "%s: [acl] %s: %s", origin, pattern, why);
+		shmq_errbuf_set(err, errlen, "%s: [acl] %s: %s", origin, pattern, why);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < c->nacl; i++)
 		if (strcmp(c->acl[i].pattern, pattern) == 0) {
-			set_err(err, errlen, "%s: [acl] %s: duplicate pattern (first at %s)", origin,
+			shmq_errbuf_set(err, errlen, "%s: [acl] %s: duplicate pattern (first at %s)", origin,
 				pattern, c->acl[i].origin);
 			return -EINVAL;
 		}
@@ -381,7 +371,7 @@ static int scan_file(const char *path, struct scanned_key **out, size_t *nout, c
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		int e = errno;
-		set_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
+		shmq_errbuf_set(err, errlen, "%s: cannot open: %s", path, strerror(e));
 		return -e;
 	}
 	struct scanned_key *keys = NULL;
@@ -394,7 +384,7 @@ static int scan_file(const char *path, struct scanned_key **out, size_t *nout, c
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
-			set_err(err, errlen, "%s:%u: line too long", path, lineno);
+			shmq_errbuf_set(err, errlen, "%s:%u: line too long", path, lineno);
 			rc = -EINVAL;
 			break;
 		}
@@ -404,14 +394,14 @@ static int scan_file(const char *path, struct scanned_key **out, size_t *nout, c
 		if (*s == '[') {
 			char *close = strchr(s, ']');
 			if (!close) {
-				set_err(err, errlen, "%s:%u: syntax error: '[' without ']'", path, lineno);
+				shmq_errbuf_set(err, errlen, "%s:%u: syntax error: '[' without ']'", path, lineno);
 				rc = -EINVAL;
 				break;
 			}
 			*close = '\0';
 			char *name = trim(s + 1);
 			if (!known_section(name)) {
-				set_err(err, errlen, "%s:%u: unknown section [%s]", path, lineno, name);
+				shmq_errbuf_set(err, errlen, "%s:%u: unknown section [%s]", path, lineno, name);
 				rc = -EINVAL;
 				break;
 			}
@@ -422,25 +412,25 @@ static int scan_file(const char *path, struct scanned_key **out, size_t *nout, c
 		}
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			set_err(err, errlen, "%s:%u: syntax error: expected 'key = value'", path, lineno);
+			shmq_errbuf_set(err, errlen, "%s:%u: syntax error: expected 'key = value'", path, lineno);
 			rc = -EINVAL;
 			break;
 		}
 		*eq = '\0';
 		char *key = trim(s);
 		if (!*section) {
-			set_err(err, errlen, "%s:%u: key '%s' outside any [section]", path, lineno, key);
+			shmq_errbuf_set(err, errlen, "%s:%u: key '%s' outside any [section]", path, lineno, key);
 			rc = -EINVAL;
 			break;
 		}
 		if (strlen(key) >= sizeof(keys[0].key)) {
-			set_err(err, errlen, "%s:%u: key too long", path, lineno);
+			shmq_errbuf_set(err, errlen, "%s:%u: key too long", path, lineno);
 			rc = -EINVAL;
 			break;
 		}
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(keys[i].section, section) == 0 && strcasecmp(keys[i].key, key) == 0) {
-				set_err(err, errlen, "%s:%u: duplicate key '%s' in [%s] (first at line %u%s)",
+				shmq_errbuf_set(err, errlen, "%s:%u: duplicate key '%s' in [%s] (first at line %u%s)",
 					path, lineno, key, section, keys[i].line,
 					strcmp(keys[i].key, key) ? "; keys are case-insensitive" : "");
 				rc = -EINVAL;
@@ -463,7 +453,7 @@ static int scan_file(const char *path, struct scanned_key **out, size_t *nout, c
 		n++;
 	}
 	if (!rc && ferror(f)) {
-		set_err(err, errlen, "%s: read error", path);
+		shmq_errbuf_set(err, errlen, "%s: read error", path);
 		rc = -EIO;
 	}
 	fclose(f);
@@ -509,7 +499,7 @@ int shmq_broker_config_load_file(struct shmq_broker_config *c, const char *path,
 	dictionary *d = iniparser_load(path);
 	iniparser_set_error_callback(NULL);
 	if (!d) {
-		set_err(err, errlen, "%s: %s", path, ini_errbuf[0] ? trim(ini_errbuf) : "cannot parse");
+		shmq_errbuf_set(err, errlen, "%s: %s", path, ini_errbuf[0] ? trim(ini_errbuf) : "cannot parse");
 		free(keys);
 		return -EINVAL;
 	}
@@ -519,7 +509,7 @@ int shmq_broker_config_load_file(struct shmq_broker_config *c, const char *path,
 	for (int s = 0; s < iniparser_getnsec(d); s++)
 		ini_keys += (size_t)iniparser_getsecnkeys(d, iniparser_getsecname(d, s));
 	if (ini_keys != nkeys) {
-		set_err(err, errlen, "%s: iniparser found %zu keys, the line scan %zu: unsupported syntax (continuation lines?)",
+		shmq_errbuf_set(err, errlen, "%s: iniparser found %zu keys, the line scan %zu: unsupported syntax (continuation lines?)",
 			path, ini_keys, nkeys);
 		rc = -EINVAL;
 		goto out;
@@ -534,7 +524,7 @@ int shmq_broker_config_load_file(struct shmq_broker_config *c, const char *path,
 			*p = (char)tolower((unsigned char)*p);
 		const char *value = iniparser_getstring(d, full, NULL);
 		if (!value) {
-			set_err(err, errlen, "%s: key '%s' not understood by iniparser", origin, keys[i].key);
+			shmq_errbuf_set(err, errlen, "%s: key '%s' not understood by iniparser", origin, keys[i].key);
 			rc = -EINVAL;
 			break;
 		}
@@ -557,7 +547,7 @@ static int join_path(char *dst, const char *dir, const char *leaf, const char *w
 {
 	int n = snprintf(dst, SHMQ_CONFIG_PATH_MAX, "%s/%s", dir, leaf);
 	if (n < 0 || n >= SHMQ_CONFIG_PATH_MAX) {
-		set_err(err, errlen, "%s: derived path too long", what);
+		shmq_errbuf_set(err, errlen, "%s: derived path too long", what);
 		return -EINVAL;
 	}
 	return 0;
@@ -585,29 +575,29 @@ int shmq_broker_config_finalize(struct shmq_broker_config *c, char *err, size_t 
 	};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		if (paths[i].v[0] != '/') {
-			set_err(err, errlen, "%s: '%s' must be an absolute path", paths[i].name, paths[i].v);
+			shmq_errbuf_set(err, errlen, "%s: '%s' must be an absolute path", paths[i].name, paths[i].v);
 			return -EINVAL;
 		}
 	if (strlen(c->control_socket) > SHMQ_CONFIG_SOCKET_PATH_MAX) {
-		set_err(err, errlen, "paths.control_socket: '%s' is longer than the %d bytes a unix socket path may have",
+		shmq_errbuf_set(err, errlen, "paths.control_socket: '%s' is longer than the %d bytes a unix socket path may have",
 			c->control_socket, SHMQ_CONFIG_SOCKET_PATH_MAX);
 		return -EINVAL;
 	}
 	if (c->segment_size % 4096) {
-		set_err(err, errlen, "store.segment_size: %" PRIu64 " is not a multiple of 4096", c->segment_size);
+		shmq_errbuf_set(err, errlen, "store.segment_size: %" PRIu64 " is not a multiple of 4096", c->segment_size);
 		return -EINVAL;
 	}
 	if (c->ring_capacity & (c->ring_capacity - 1)) {
-		set_err(err, errlen, "ring.capacity: %" PRIu64 " is not a power of two", c->ring_capacity);
+		shmq_errbuf_set(err, errlen, "ring.capacity: %" PRIu64 " is not a power of two", c->ring_capacity);
 		return -EINVAL;
 	}
 	if (c->max_message_size > c->segment_size / 2) {
-		set_err(err, errlen, "store.max_message_size: %" PRIu64 " exceeds store.segment_size/2 = %" PRIu64,
+		shmq_errbuf_set(err, errlen, "store.max_message_size: %" PRIu64 " exceeds store.segment_size/2 = %" PRIu64,
 			c->max_message_size, c->segment_size / 2);
 		return -EINVAL;
 	}
 	if (c->max_message_size > c->ring_capacity / 4) {
-		set_err(err, errlen, "store.max_message_size: %" PRIu64 " exceeds ring.capacity/4 = %" PRIu64,
+		shmq_errbuf_set(err, errlen, "store.max_message_size: %" PRIu64 " exceeds ring.capacity/4 = %" PRIu64,
 			c->max_message_size, c->ring_capacity / 4);
 		return -EINVAL;
 	}
@@ -684,9 +674,9 @@ int shmq_broker_config_from_args(struct shmq_broker_config *c, int argc, char **
 			break;
 		case '?':
 			if (optopt > 0 && optopt < 128 && isalnum(optopt))
-				set_err(err, errlen, "unknown option or missing value: -%c (see --help)", optopt);
+				shmq_errbuf_set(err, errlen, "unknown option or missing value: -%c (see --help)", optopt);
 			else
-				set_err(err, errlen, "unknown option or missing value: %s (see --help)",
+				shmq_errbuf_set(err, errlen, "unknown option or missing value: %s (see --help)",
 					argv[optind - 1]);
 			return -EINVAL;
 		default:
@@ -694,7 +684,7 @@ int shmq_broker_config_from_args(struct shmq_broker_config *c, int argc, char **
 		}
 	}
 	if (optind < argc) {
-		set_err(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		shmq_errbuf_set(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
 		return -EINVAL;
 	}
 	if (file) {
@@ -714,13 +704,13 @@ int shmq_broker_config_from_args(struct shmq_broker_config *c, int argc, char **
 		} else if (ch == FLAG_ACL) {
 			char *eq = strchr(optarg, '=');
 			if (!eq) {
-				set_err(err, errlen, "--acl: expected PATTERN=SPEC, got '%s'", optarg);
+				shmq_errbuf_set(err, errlen, "--acl: expected PATTERN=SPEC, got '%s'", optarg);
 				return -EINVAL;
 			}
 			char pat[SHMQ_CTL_NAME_LEN + 8];
 			size_t pl = (size_t)(eq - optarg);
 			if (pl >= sizeof(pat)) {
-				set_err(err, errlen, "--acl: pattern too long");
+				shmq_errbuf_set(err, errlen, "--acl: pattern too long");
 				return -EINVAL;
 			}
 			memcpy(pat, optarg, pl);
@@ -828,7 +818,7 @@ int shmq_broker_config_build_acl(const struct shmq_broker_config *c, shmq_acl_t 
 		char why[256] = "";
 		r = shmq_acl_add(acl, c->acl[i].pattern, c->acl[i].spec, why, sizeof(why));
 		if (r < 0) {
-			set_err(err, errlen, "%s: [acl] %s: %s", c->acl[i].origin, c->acl[i].pattern, why);
+			shmq_errbuf_set(err, errlen, "%s: [acl] %s: %s", c->acl[i].origin, c->acl[i].pattern, why);
 			shmq_acl_destroy(acl);
 			return r;
 		}

@@ -18,6 +18,7 @@
 #include "broker/topics.h"
 #include "common/ctl_codec.h"
 #include "shmq/error.h"
+#include "common/errbuf.h"
 
 #define TOPICS_VERSION 1
 
@@ -30,17 +31,6 @@ struct shmq_topics {
 	size_t n, cap;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Index of name, or -(insertion point) - 1. Caller holds the lock. */
 static long find(const shmq_topics_t *t, const char *name)
@@ -154,14 +144,14 @@ static int get_int(json_object *o, const char *key, int64_t min, int64_t max, in
 	json_object *x;
 
 	if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_int)) {
-		set_err(err, errlen, "%s: topics[%zu]: '%s' missing or not an integer", path, idx, key);
+		shmq_errbuf_set(err, errlen, "%s: topics[%zu]: '%s' missing or not an integer", path, idx, key);
 		return SHMQ_ECORRUPT;
 	}
 	int64_t val = json_object_get_int64(x);
 	/* json-c saturates out-of-range numbers; values outside [min, max]
 	 * (which excludes the saturated extremes) are refused below */
 	if (val < min || val > max) {
-		set_err(err, errlen, "%s: topics[%zu]: '%s' = %lld out of range [%lld, %lld]", path,
+		shmq_errbuf_set(err, errlen, "%s: topics[%zu]: '%s' = %lld out of range [%lld, %lld]", path,
 			idx, key, (long long)val, (long long)min, (long long)max);
 		return SHMQ_ECORRUPT;
 	}
@@ -183,37 +173,37 @@ static int parse_registry(shmq_topics_t *t, const char *text, size_t len, char *
 	int r = SHMQ_ECORRUPT;
 
 	if (!root || je != json_tokener_success) {
-		set_err(err, errlen, "%s: JSON syntax error at byte %zu: %s", path, consumed,
+		shmq_errbuf_set(err, errlen, "%s: JSON syntax error at byte %zu: %s", path, consumed,
 			je == json_tokener_continue ? "unexpected end of file"
 						    : json_tokener_error_desc(je));
 		goto out;
 	}
 	for (size_t i = consumed; i < len; i++)
 		if (text[i] != ' ' && text[i] != '\n' && text[i] != '\t' && text[i] != '\r') {
-			set_err(err, errlen, "%s: trailing data at byte %zu", path, i);
+			shmq_errbuf_set(err, errlen, "%s: trailing data at byte %zu", path, i);
 			goto out;
 		}
 	if (!json_object_is_type(root, json_type_object)) {
-		set_err(err, errlen, "%s: top level is not an object", path);
+		shmq_errbuf_set(err, errlen, "%s: top level is not an object", path);
 		goto out;
 	}
 	json_object *ver, *arr;
 	if (!json_object_object_get_ex(root, "version", &ver) || !json_object_is_type(ver, json_type_int) ||
 	    json_object_get_int64(ver) != TOPICS_VERSION) {
-		set_err(err, errlen, "%s: 'version' missing or not %d", path, TOPICS_VERSION);
+		shmq_errbuf_set(err, errlen, "%s: 'version' missing or not %d", path, TOPICS_VERSION);
 		goto out;
 	}
 	if (!json_object_object_get_ex(root, "topics", &arr) || !json_object_is_type(arr, json_type_array)) {
-		set_err(err, errlen, "%s: 'topics' missing or not an array", path);
+		shmq_errbuf_set(err, errlen, "%s: 'topics' missing or not an array", path);
 		goto out;
 	}
 	if (json_object_object_length(root) != 2) {
-		set_err(err, errlen, "%s: unknown top-level fields (expected version, topics)", path);
+		shmq_errbuf_set(err, errlen, "%s: unknown top-level fields (expected version, topics)", path);
 		goto out;
 	}
 	size_t n = json_object_array_length(arr);
 	if (n > SHMQ_TOPICS_MAX) {
-		set_err(err, errlen, "%s: %zu topics, more than %u", path, n, SHMQ_TOPICS_MAX);
+		shmq_errbuf_set(err, errlen, "%s: %zu topics, more than %u", path, n, SHMQ_TOPICS_MAX);
 		goto out;
 	}
 	if (reserve(t, n) < 0) {
@@ -223,18 +213,18 @@ static int parse_registry(shmq_topics_t *t, const char *text, size_t len, char *
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(arr, i), *name;
 		if (!json_object_is_type(o, json_type_object) || json_object_object_length(o) != 3) {
-			set_err(err, errlen, "%s: topics[%zu]: not an object with exactly name, queues, created_ns",
+			shmq_errbuf_set(err, errlen, "%s: topics[%zu]: not an object with exactly name, queues, created_ns",
 				path, i);
 			goto out;
 		}
 		if (!json_object_object_get_ex(o, "name", &name) || !json_object_is_type(name, json_type_string)) {
-			set_err(err, errlen, "%s: topics[%zu]: 'name' missing or not a string", path, i);
+			shmq_errbuf_set(err, errlen, "%s: topics[%zu]: 'name' missing or not a string", path, i);
 			goto out;
 		}
 		const char *s = json_object_get_string(name);
 		/* a NUL inside the JSON string would make strlen disagree */
 		if ((size_t)json_object_get_string_len(name) != strlen(s) || shmq_ctl_name_check(s) < 0) {
-			set_err(err, errlen, "%s: topics[%zu]: invalid topic name", path, i);
+			shmq_errbuf_set(err, errlen, "%s: topics[%zu]: invalid topic name", path, i);
 			goto out;
 		}
 		int64_t q, c;
@@ -244,7 +234,7 @@ static int parse_registry(shmq_topics_t *t, const char *text, size_t len, char *
 		r = SHMQ_ECORRUPT;
 		long pos = find(t, s);
 		if (pos >= 0) {
-			set_err(err, errlen, "%s: topics[%zu]: duplicate topic '%s'", path, i, s);
+			shmq_errbuf_set(err, errlen, "%s: topics[%zu]: duplicate topic '%s'", path, i, s);
 			goto out;
 		}
 		size_t at = (size_t)(-pos - 1);
@@ -270,19 +260,19 @@ static int load(shmq_topics_t *t, char *err, size_t errlen)
 		if (errno == ENOENT)
 			return 0; /* a fresh store */
 		int e = errno;
-		set_err(err, errlen, "%s: %s", t->path, strerror(e));
+		shmq_errbuf_set(err, errlen, "%s: %s", t->path, strerror(e));
 		return -e;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
-		set_err(err, errlen, "%s: %s", t->path, strerror(e));
+		shmq_errbuf_set(err, errlen, "%s: %s", t->path, strerror(e));
 		return -e;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SHMQ_TOPICS_FILE_MAX) {
 		close(fd);
-		set_err(err, errlen, "%s: not a regular file or larger than %u bytes", t->path,
+		shmq_errbuf_set(err, errlen, "%s: not a regular file or larger than %u bytes", t->path,
 			SHMQ_TOPICS_FILE_MAX);
 		return SHMQ_ECORRUPT;
 	}
@@ -311,7 +301,7 @@ static int load(shmq_topics_t *t, char *err, size_t errlen)
 int shmq_topics_open(shmq_topics_t **out, const char *store_dir, char *err, size_t errlen)
 {
 	if (!out || !store_dir || !*store_dir) {
-		set_err(err, errlen, "no store directory");
+		shmq_errbuf_set(err, errlen, "no store directory");
 		return -EINVAL;
 	}
 	shmq_topics_t *t = calloc(1, sizeof(*t));
@@ -321,18 +311,18 @@ int shmq_topics_open(shmq_topics_t **out, const char *store_dir, char *err, size
 	    (size_t)snprintf(t->path, sizeof(t->path), "%s/topics.json", t->dir) >= sizeof(t->path) ||
 	    (size_t)snprintf(t->tmp, sizeof(t->tmp), "%s/topics.json.tmp", t->dir) >= sizeof(t->tmp)) {
 		free(t);
-		set_err(err, errlen, "store path too long");
+		shmq_errbuf_set(err, errlen, "store path too long");
 		return -ENAMETOOLONG;
 	}
 	if (mkdir(store_dir, 0750) != 0 && errno != EEXIST) {
 		int e = errno;
-		set_err(err, errlen, "%s: %s", store_dir, strerror(e));
+		shmq_errbuf_set(err, errlen, "%s: %s", store_dir, strerror(e));
 		free(t);
 		return -e;
 	}
 	if (mkdir(t->dir, 0750) != 0 && errno != EEXIST) {
 		int e = errno;
-		set_err(err, errlen, "%s: %s", t->dir, strerror(e));
+		shmq_errbuf_set(err, errlen, "%s: %s", t->dir, strerror(e));
 		free(t);
 		return -e;
 	}

@@ -18,6 +18,7 @@
 #include "broker/store/cq_layout.h"
 #include "common/crc32c.h"
 #include "shmq/error.h"
+#include "broker/store/mapsync.h"
 
 struct cq_file {
 	uint64_t index; /* file index: first queue offset / entries_per_file */
@@ -797,28 +798,9 @@ int shmq_cq_flush(shmq_cq_t *cq)
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&cq->lock);
-	for (size_t i = 0; i < cq->nfiles; i++) {
-		struct cq_file *f = &cq->files[i];
-		/* acquire: pairs with the release store in append; the msync
-		 * below then covers every entry written before it */
-		if (!atomic_exchange_explicit(&f->dirty, false, memory_order_acquire))
-			continue;
-		if (msync(f->map, cq->file_bytes, MS_SYNC) != 0) {
-			if (rc == 0)
-				rc = -errno;
-			/* relaxed: only re-arms the flag for the next flush */
-			atomic_store_explicit(&f->dirty, true, memory_order_relaxed);
-		}
-	}
-	/* relaxed: set under the write lock, which our read lock orders before */
-	if (atomic_exchange_explicit(&cq->dir_dirty, false, memory_order_relaxed)) {
-		if (fsync(cq->dirfd) != 0) {
-			if (rc == 0)
-				rc = -errno;
-			/* relaxed: only re-arms the flag */
-			atomic_store_explicit(&cq->dir_dirty, true, memory_order_relaxed);
-		}
-	}
+	for (size_t i = 0; i < cq->nfiles; i++)
+		shmq_msync_if_dirty(cq->files[i].map, cq->file_bytes, &cq->files[i].dirty, &rc);
+	shmq_fsync_dir_if_dirty(cq->dirfd, &cq->dir_dirty, &rc);
 	pthread_rwlock_unlock(&cq->lock);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include "broker/store/index_layout.h"
 #include "common/crc32c.h"
 #include "shmq/error.h"
+#include "broker/store/mapsync.h"
 
 struct ix_file {
 	uint64_t seq;        /* from the file name */
@@ -776,27 +777,9 @@ int shmq_index_flush(shmq_index_t *ix)
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&ix->lock);
-	for (size_t i = 0; i < ix->nfiles; i++) {
-		struct ix_file *f = &ix->files[i];
-		/* acquire: pairs with the release in mark_dirty() */
-		if (!atomic_exchange_explicit(&f->dirty, false, memory_order_acquire))
-			continue;
-		if (msync(f->map, f->bytes, MS_SYNC) != 0) {
-			if (rc == 0)
-				rc = -errno;
-			/* relaxed: only re-arms the flag for the next flush */
-			atomic_store_explicit(&f->dirty, true, memory_order_relaxed);
-		}
-	}
-	/* relaxed: see mark_dir_dirty() */
-	if (atomic_exchange_explicit(&ix->dir_dirty, false, memory_order_relaxed)) {
-		if (fsync(ix->dirfd) != 0) {
-			if (rc == 0)
-				rc = -errno;
-			/* relaxed: only re-arms the flag */
-			atomic_store_explicit(&ix->dir_dirty, true, memory_order_relaxed);
-		}
-	}
+	for (size_t i = 0; i < ix->nfiles; i++)
+		shmq_msync_if_dirty(ix->files[i].map, ix->files[i].bytes, &ix->files[i].dirty, &rc);
+	shmq_fsync_dir_if_dirty(ix->dirfd, &ix->dir_dirty, &rc);
 	pthread_rwlock_unlock(&ix->lock);
 	return rc;
 }
