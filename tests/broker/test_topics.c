@@ -18,17 +18,11 @@
 
 #include "broker/topics.h"
 #include "shmq/error.h"
+#include "tests/common/tmpdir.h"
 
 static char dir[64];
 static char file[128];
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -43,7 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return shmq_test_rmtree(dir);
 }
 
 static shmq_topics_t *open_ok(void)

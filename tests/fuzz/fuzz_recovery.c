@@ -22,29 +22,12 @@
 
 #include "broker/store/checkpoint.h"
 #include "broker/store/store.h"
+#include "tests/common/tmpdir.h"
 
 #define SEG (64u * 1024u)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void rm_rf(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d) {
-		unlink(path);
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		char p[PATH_MAX];
-		if (snprintf(p, sizeof(p), "%s/%s", path, e->d_name) < (int)sizeof(p))
-			rm_rf(p);
-	}
-	closedir(d);
-	rmdir(path);
-}
 
 static void write_file(const char *path, const uint8_t *p, size_t n)
 {
@@ -138,6 +121,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)shmq_store_append(s, &m, 1, &r);
 		shmq_store_close(s);
 	}
-	rm_rf(dir);
+	shmq_test_rmtree(dir);
 	return 0;
 }

@@ -62,6 +62,7 @@
 #include "common/clock.h"
 #include "common/compiler.h"
 #include "common/crc32c.h"
+#include "tests/common/tmpdir.h"
 
 #define SEG_SIZE (256u * 1024u)
 #define CQ_PER_FILE 4096u
@@ -348,13 +349,6 @@ static void ack_push(const struct child_msg *m)
 	R.nacked++;
 }
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -371,7 +365,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	nftw(R.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	shmq_test_rmtree(R.dir);
 	free(R.acked);
 	free(R.present);
 	return 0;

@@ -15,26 +15,13 @@
 #include <unistd.h>
 
 #include "broker/store/store.h"
+#include "tests/common/tmpdir.h"
 
 #define TEST_SEG (64u * 1024u) /* smallest segment: rolls happen constantly */
 
 static inline void rm_rf(const char *path)
 {
-	DIR *d = opendir(path);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)) != NULL) {
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			char p[PATH_MAX];
-			if (snprintf(p, sizeof(p), "%s/%s", path, e->d_name) < (int)sizeof(p))
-				rm_rf(p);
-		}
-		closedir(d);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
+	shmq_test_rmtree(path);
 }
 
 static inline char *make_tmpdir(void)

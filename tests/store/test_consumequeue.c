@@ -25,6 +25,7 @@
 #include "broker/store/cq_layout.h"
 #include "common/crc32c.h"
 #include "shmq/error.h"
+#include "tests/common/tmpdir.h"
 
 #define EPF 4u /* small files: every test crosses file boundaries */
 
@@ -33,13 +34,6 @@ struct fixture {
 	char dir[128];
 };
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
 
 static int setup(void **state)
 {
@@ -60,7 +54,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	nftw(fx->root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	shmq_test_rmtree(fx->root);
 	free(fx);
 	return 0;
 }
