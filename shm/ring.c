@@ -80,6 +80,10 @@ struct shmq_ring {
 	bool stuck_continued; /* stuck_pos continues the dead reservation just padded */
 	uint64_t stuck_pos;
 	uint64_t stuck_since;
+	/* Gating reader only: the largest tail it loaded and validated. Tail
+	 * only grows, so this is a lower bound that spares the hot path a load
+	 * of the line every producer CASes (one transfer per message). */
+	uint64_t seen_tail;
 };
 
 static inline uint64_t align8(uint64_t x)
@@ -753,6 +757,16 @@ static void zero_range(shmq_ring_t *r, uint64_t from, uint64_t to)
 		memset(r->data, 0, (size_t)(n - first));
 }
 
+/* Gating reader: a fresh tail, remembered as a lower bound for later calls. */
+static uint64_t gate_load_tail(shmq_ring_t *r)
+{
+	/* acquire: see decode(); a committed record's tail CAS came first. */
+	uint64_t t = shmq_load_acquire(&r->h->tail);
+	if (t > r->seen_tail)
+		r->seen_tail = t;
+	return t;
+}
+
 /* Gating reader: give [head, target) back to producers (I2, I3). */
 static void release_to(shmq_ring_t *r, uint64_t head, uint64_t target)
 {
@@ -822,7 +836,7 @@ static void maybe_release(shmq_ring_t *r, uint64_t consumed, uint64_t tail)
  * past the unblock timeout, turn it into padding. Returns 1 when the len word
  * changed (re-read it), 0 to keep waiting, or SHMQ_ECORRUPT.
  */
-static int unblock(shmq_ring_t *r, uint64_t pos, uint64_t tail)
+static int unblock(shmq_ring_t *r, uint64_t pos)
 {
 	struct shmq_ring_header *h = r->h;
 	uint64_t now = shmq_now_ns();
@@ -835,6 +849,12 @@ static int unblock(shmq_ring_t *r, uint64_t pos, uint64_t tail)
 	}
 	if (now - r->stuck_since < r->unblock_ns)
 		return 0;
+	/* Callers saw pos < tail or a non-zero uncommitted word there (which
+	 * I2 allows only below tail); tail only grows, so a fresh tail at or
+	 * below pos is garbage, and the walk below needs a true bound. */
+	uint64_t tail = gate_load_tail(r);
+	if (pos >= tail)
+		return fence_corrupt(r);
 	/* The second half of a dead wrap reservation is the same event. The
 	 * flag stays set until this position is padded or found alive, so a
 	 * header CAS racing with us below is still treated as alive. */
@@ -931,8 +951,11 @@ int shmq_ring_gate_read(shmq_ring_t *r, struct shmq_ring_msg *msgs, unsigned max
 	/* relaxed: only the gating reader writes consumed and head. */
 	uint64_t pos = shmq_load_relaxed(&h->consumed);
 	uint64_t head = shmq_load_relaxed(&h->head);
-	/* acquire: see decode(). */
-	uint64_t tail = shmq_load_acquire(&h->tail);
+	/* A tail seen earlier is a lower bound (tail only grows); a fresh one
+	 * is loaded below only where the bound cannot answer. */
+	uint64_t tail = r->seen_tail;
+	if (pos > tail)
+		tail = gate_load_tail(r);
 	/* relaxed: only the gating reader writes reclaim. */
 	uint64_t rec = shmq_load_relaxed(&h->reclaim);
 	if (pos < head || pos > tail || (pos & 7) || tail - head > r->cap || rec < head || rec > pos)
@@ -948,16 +971,33 @@ int shmq_ring_gate_read(shmq_ring_t *r, struct shmq_ring_msg *msgs, unsigned max
 	/* At most one lap per call, whatever a (garbage) tail reload says. */
 	while (n < max && pos - start < r->cap) {
 		if (pos >= tail) {
-			tail = shmq_load_acquire(&h->tail); /* acquire: as above */
-			if (pos >= tail)
-				break;
+			/* acquire: pairs with the commit CAS, as in decode(). */
+			uint32_t w = shmq_load_acquire(len_word(r, pos));
+			/* A zero word: empty, or reserved before its header CAS;
+			 * only tail tells (G6 starts timing the latter now). At
+			 * head + capacity the word is the oldest unreleased
+			 * record of the previous lap (a full ring). relaxed: only
+			 * we write head (release_to() may just have moved it). */
+			if (w == 0 || pos - shmq_load_relaxed(&h->head) >= r->cap) {
+				tail = gate_load_tail(r);
+				if (pos >= tail)
+					break;
+			}
+			/* Else the word is this lap's, and non-zero only below
+			 * tail (I2). Committed: decode() re-loads tail past the
+			 * record. Reserved: DEC_STOP, and unblock() times it. */
 		}
 		uint32_t total = 0;
 		int d = decode(r, pos, &tail, msgs + n, max - n, &total);
+		if (tail > r->seen_tail)
+			r->seen_tail = tail;
 		if (d == DEC_STOP) {
-			int u = unblock(r, pos, tail);
-			if (u > 0)
+			int u = unblock(r, pos);
+			if (u > 0) {
+				if (r->seen_tail > tail)
+					tail = r->seen_tail; /* unblock() loaded it */
 				continue;
+			}
 			if (u < 0)
 				return u;
 			break;
@@ -980,8 +1020,10 @@ int shmq_ring_gate_consume(shmq_ring_t *r, uint64_t pos)
 	struct shmq_ring_header *h = r->h;
 	/* relaxed: only the gating reader writes consumed. */
 	uint64_t consumed = shmq_load_relaxed(&h->consumed);
-	/* acquire: a tail covering records the caller read. */
-	uint64_t tail = shmq_load_acquire(&h->tail);
+	/* gate_read() handed out only positions up to a tail it saw. */
+	uint64_t tail = r->seen_tail;
+	if (pos > tail)
+		tail = gate_load_tail(r);
 	if (pos < consumed || pos > tail || (pos & 7))
 		return -EINVAL;
 	/* release: pairs with the acquire loads in shmq_ring_consumed() and the
