@@ -14,6 +14,13 @@
  *    success for every byte below the new value.
  *  - F3 poison: the first failure is recorded (its -errno kept); from then
  *    on shmq_flusher_wait() returns SHMQ_EPOISONED and `flushed` never moves.
+ *  - F4 group-commit window: in a sync round, if the previous round saw
+ *    k > 1 concurrent waiters, the flusher may delay the fdatasync until k
+ *    waiters are pending or a bounded window (GATHER_* in flush.c) expires.
+ *    It never delays for a lone waiter, and the delay only postpones an
+ *    acknowledgement: F1/F2 are unchanged.
+ *  - F5 targeted wake-up: each waiter sleeps on its own condition variable;
+ *    a round wakes only the waiters it made durable (poison wakes all).
  */
 #ifndef SHMQ_BROKER_STORE_FLUSH_H
 #define SHMQ_BROKER_STORE_FLUSH_H
@@ -32,6 +39,14 @@ struct shmq_flush_ops {
 	void (*housekeep)(void *arg);
 };
 
+/* A waiter in shmq_flusher_wait(), on its stack; linked under shmq_flusher.mu. */
+struct shmq_flush_waiter {
+	struct shmq_flush_waiter *next, *prev;
+	uint64_t end;
+	pthread_cond_t cv;
+	bool done;                  /* under mu: flushed >= end, unlinked by the flusher */
+};
+
 typedef struct shmq_flusher {
 	struct shmq_flush_ops ops;
 	void *arg;
@@ -44,7 +59,11 @@ typedef struct shmq_flusher {
 	bool started;
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv;     /* flusher sleeps here */
-	pthread_cond_t done_cv;     /* waiters sleep here */
+	struct shmq_flush_waiter *waiters; /* under mu: unsorted list, F5 */
+	uint32_t n_waiters;         /* under mu: length of `waiters` */
+	uint32_t siblings;          /* under mu: concurrency estimate for F4 */
+	uint32_t gather_target;     /* under mu: 0, or the count the flusher waits for */
+	uint64_t last_sync_ns;      /* flusher only: duration of the last sync_data */
 	uint64_t requested;         /* under mu: highest end a waiter asked for */
 	bool stop;                  /* under mu */
 	int inject;                 /* under mu: test fault for the next round */

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Layout of one message as a producer writes it into a ring payload
+ * (conventions 7). Shared by libshmq (encoder) and the broker's persister
+ * (decoder, which trusts none of it). The ring record header around it
+ * (length, type, count, producer id) is shm/ring_layout.h's business; this is
+ * the payload of one message (a batch record carries several of them).
+ *
+ *   offset size  field
+ *   0x00    4    magic "SRMS" (u32 LE 0x534d5253)
+ *   0x04    2    version (SHMQ_RINGMSG_VERSION)
+ *   0x06    2    hdr_len: bytes of this header (64); the variable part
+ *                starts there, so a later version may grow the header
+ *   0x08    4    flags: the store's message flags, passed through
+ *   0x0c    4    reconsume_times
+ *   0x10    8    born_ts_ms (wall clock, ms since the epoch)
+ *   0x18    8    born_host (e.g. the producer's pid)
+ *   0x20    8    producer_id
+ *   0x28    8    producer_seq (per producer and queue; idempotence, restart)
+ *   0x30    4    body_len
+ *   0x34    4    props_len: bytes of the properties area
+ *   0x38    2    keys_len  (without the NUL; 0 = no keys)
+ *   0x3a    2    tags_len  (without the NUL; 0 = no tags)
+ *   0x3c    2    nprops: user properties in the properties area
+ *   0x3e    2    reserved, must be 0
+ *   0x40         body[body_len]
+ *                keys[keys_len] NUL      (absent when keys_len == 0)
+ *                tags[tags_len] NUL      (absent when tags_len == 0)
+ *                props[props_len] = nprops x (key NUL value NUL)
+ *
+ * The payload length is exactly
+ *   hdr_len + body_len + (keys_len ? keys_len + 1 : 0)
+ *           + (tags_len ? tags_len + 1 : 0) + props_len,
+ * the ring pads the record to 8 bytes itself. Strings carry their NUL so the
+ * broker can hand them to the store without copying them again; a decoder
+ * checks that each NUL is where the lengths say and that no string holds an
+ * inner NUL. All fields little-endian (the only byte order we target;
+ * static_assert below).
+ */
+#ifndef SHMQ_COMMON_RINGMSG_LAYOUT_H
+#define SHMQ_COMMON_RINGMSG_LAYOUT_H
+
+#include <stdint.h>
+
+#include "common/compiler.h"
+
+#define SHMQ_RINGMSG_MAGIC   0x534d5253u /* "SRMS" in memory order */
+#define SHMQ_RINGMSG_VERSION 1u
+
+struct shmq_ringmsg_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t hdr_len;
+	uint32_t flags;
+	uint32_t reconsume_times;
+	uint64_t born_ts_ms;
+	uint64_t born_host;
+	uint64_t producer_id;
+	uint64_t producer_seq;
+	uint32_t body_len;
+	uint32_t props_len;
+	uint16_t keys_len;
+	uint16_t tags_len;
+	uint16_t nprops;
+	uint16_t reserved;
+};
+
+#define SHMQ_RINGMSG_HDR_LEN 64u
+
+SHMQ_ASSERT_SIZE(struct shmq_ringmsg_hdr, 64);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, magic, 0x00);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, version, 0x04);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, hdr_len, 0x06);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, flags, 0x08);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, reconsume_times, 0x0c);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, born_ts_ms, 0x10);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, born_host, 0x18);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, producer_id, 0x20);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, producer_seq, 0x28);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, body_len, 0x30);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, props_len, 0x34);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, keys_len, 0x38);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, tags_len, 0x3a);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, nprops, 0x3c);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, reserved, 0x3e);
+static_assert(SHMQ_RINGMSG_HDR_LEN == sizeof(struct shmq_ringmsg_hdr), "hdr_len of version 1");
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ring messages are little-endian");
+
+#endif
