@@ -19,6 +19,7 @@
 #include "common/ctl_codec.h"
 #include "shmq/error.h"
 #include "common/errbuf.h"
+#include "common/fsutil.h"
 
 #define TOPICS_VERSION 1
 
@@ -63,16 +64,6 @@ static int reserve(shmq_topics_t *t, size_t want)
 	t->v = nv;
 	t->cap = ncap;
 	return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = fsync(fd) == 0 ? 0 : -errno;
-	close(fd);
-	return r;
 }
 
 /* T1: write v[0..n) to tmp, fsync, rename, fsync the directory. */
@@ -130,7 +121,7 @@ static int persist(shmq_topics_t *t, const struct shmq_topic_info *v, size_t n)
 	if (r == 0 && rename(t->tmp, t->path) != 0)
 		r = -errno;
 	if (r == 0)
-		r = fsync_dir(t->dir);
+		r = shmq_fsync_dir(t->dir);
 	else
 		unlink(t->tmp);
 out:

@@ -11,21 +11,12 @@
 #include "broker/store/checkpoint.h"
 #include "broker/store/checkpoint_layout.h"
 #include "common/crc32c.h"
+#include "common/fsutil.h"
 
 struct shmq_ckpt {
 	int fd;
 	uint64_t seq;
 };
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
-	close(fd);
-	return rc;
-}
 
 static bool slot_valid(const struct shmq_ckpt_slot *s)
 {
@@ -75,7 +66,7 @@ int shmq_ckpt_open(const char *dir, shmq_ckpt_t **out, struct shmq_ckpt_state *s
 	}
 	int found = shmq_ckpt_pick(buf, (uint64_t)n, st);
 	if (n < (ssize_t)sizeof(buf)) {
-		if (ftruncate(fd, SHMQ_CKPT_FILE_SIZE) != 0 || fsync(fd) != 0 || fsync_dir(dir) != 0) {
+		if (ftruncate(fd, SHMQ_CKPT_FILE_SIZE) != 0 || fsync(fd) != 0 || shmq_fsync_dir(dir) != 0) {
 			int rc = -errno;
 			close(fd);
 			return rc;
@@ -135,7 +126,7 @@ int shmq_abort_create(const char *dir, bool *existed)
 		return -errno;
 	int rc = fsync(fd) ? -errno : 0;
 	close(fd);
-	return rc ? rc : fsync_dir(dir);
+	return rc ? rc : shmq_fsync_dir(dir);
 }
 
 int shmq_abort_remove(const char *dir)
@@ -145,5 +136,5 @@ int shmq_abort_remove(const char *dir)
 		return -ENAMETOOLONG;
 	if (unlink(path) != 0 && errno != ENOENT)
 		return -errno;
-	return fsync_dir(dir);
+	return shmq_fsync_dir(dir);
 }

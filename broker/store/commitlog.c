@@ -14,6 +14,7 @@
 #include "common/atomic.h"
 #include "common/crc32c.h"
 #include "shmq/error.h"
+#include "common/fsutil.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -242,16 +243,6 @@ int shmq_cl_decode(const uint8_t *p, uint64_t avail, uint64_t offset, bool check
 /* ------------------------------------------------------------------ */
 /* segments                                                             */
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
 static void seg_free(struct shmq_cl_seg *g)
 {
 	if (!g)
@@ -321,7 +312,7 @@ static int seg_create(shmq_cl_t *cl, uint64_t base, struct shmq_cl_seg **out)
 	if (rc == 0)
 		rc = seg_map(g, cl->prefault);
 	if (rc == 0)
-		rc = fsync_dir(cl->dir);
+		rc = shmq_fsync_dir(cl->dir);
 	if (rc < 0) {
 		unlink(g->path);
 		seg_free(g);
@@ -500,7 +491,7 @@ int shmq_cl_drop_after(shmq_cl_t *cl, uint64_t base)
 	}
 	pthread_rwlock_unlock(&cl->lock);
 	if (n)
-		fsync_dir(cl->dir);
+		shmq_fsync_dir(cl->dir);
 	return n;
 }
 

@@ -19,6 +19,8 @@
 #include "common/crc32c.h"
 #include "shmq/error.h"
 #include "broker/store/mapsync.h"
+#include "common/fsutil.h"
+#include "common/array.h"
 
 struct cq_file {
 	uint64_t index; /* file index: first queue offset / entries_per_file */
@@ -44,26 +46,6 @@ struct shmq_cq {
 };
 
 /* ---- small file helpers ---- */
-
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char c = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = c;
-	}
-	return 0;
-}
 
 static void entry_decode(const uint8_t *p, struct shmq_cq_entry *e)
 {
@@ -124,17 +106,10 @@ static void file_unmap(struct shmq_cq *cq, struct cq_file *f)
 
 static int files_reserve(struct shmq_cq *cq, size_t n)
 {
-	if (n <= cq->cap)
-		return 0;
-	size_t cap = cq->cap ? cq->cap * 2 : 8;
-	while (cap < n)
-		cap *= 2;
-	struct cq_file *nf = realloc(cq->files, cap * sizeof(*nf));
-	if (nf == NULL)
-		return -ENOMEM;
-	cq->files = nf;
-	cq->cap = cap;
-	return 0;
+	void *arr = cq->files;
+	int rc = shmq_array_reserve(&arr, &cq->cap, n, sizeof(*cq->files));
+	cq->files = arr;
+	return rc;
 }
 
 /* Map an open data file, growing a short one (a crash between creat and
@@ -473,7 +448,7 @@ int shmq_cq_open(const char *dir, uint32_t entries_per_file, shmq_cq_t **out)
 	if (entries_per_file > SHMQ_CQ_MAX_ENTRIES_PER_FILE)
 		return -EINVAL;
 
-	int rc = mkdir_p(dir);
+	int rc = shmq_mkdir_p(dir);
 	if (rc != 0)
 		return rc;
 	struct shmq_cq *cq = calloc(1, sizeof(*cq));

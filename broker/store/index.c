@@ -19,6 +19,8 @@
 #include "common/crc32c.h"
 #include "shmq/error.h"
 #include "broker/store/mapsync.h"
+#include "common/fsutil.h"
+#include "common/array.h"
 
 struct ix_file {
 	uint64_t seq;        /* from the file name */
@@ -179,37 +181,10 @@ static void file_unmap(struct ix_file *f)
 
 static int files_reserve(struct shmq_index *ix, size_t n)
 {
-	if (n <= ix->cap)
-		return 0;
-	size_t cap = ix->cap ? ix->cap * 2 : 8;
-	while (cap < n)
-		cap *= 2;
-	struct ix_file *nf = realloc(ix->files, cap * sizeof(*nf));
-	if (nf == NULL)
-		return -ENOMEM;
-	ix->files = nf;
-	ix->cap = cap;
-	return 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		char c = buf[i];
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = c;
-	}
-	return 0;
+	void *arr = ix->files;
+	int rc = shmq_array_reserve(&arr, &ix->cap, n, sizeof(*ix->files));
+	ix->files = arr;
+	return rc;
 }
 
 static void mark_dir_dirty(struct shmq_index *ix)
@@ -468,7 +443,7 @@ int shmq_index_open(const char *dir, const struct shmq_index_opts *o, shmq_index
 	if (slots > SHMQ_INDEX_MAX_SLOTS || entries > SHMQ_INDEX_MAX_ENTRIES)
 		return -EINVAL;
 
-	int rc = mkdir_p(dir);
+	int rc = shmq_mkdir_p(dir);
 	if (rc != 0)
 		return rc;
 	struct shmq_index *ix = calloc(1, sizeof(*ix));

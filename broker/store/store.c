@@ -14,6 +14,7 @@
 #include "common/atomic.h"
 #include "common/clock.h"
 #include "common/crc32c.h"
+#include "common/fsutil.h"
 
 #define KEYBUF_SIZE (SHMQ_CL_TOPIC_MAX + 2 + SHMQ_CL_PROP_VAL_MAX + 1)
 
@@ -34,22 +35,6 @@ static struct shmq_store_queue *queue_find_locked(struct shmq_store *s, const ch
 	return NULL;
 }
 
-static int mkdir_p(char *path)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		int rc = mkdir(path, 0755);
-		*p = '/';
-		if (rc != 0 && errno != EEXIST)
-			return -errno;
-	}
-	if (mkdir(path, 0755) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int shmq_store_queue_get(struct shmq_store *s, const char *topic, size_t tlen, uint32_t qid,
 			 bool create, struct shmq_store_queue **out)
 {
@@ -67,7 +52,7 @@ int shmq_store_queue_get(struct shmq_store *s, const char *topic, size_t tlen, u
 			 topic, qid);
 	if (n < 0 || n >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	int rc = mkdir_p(path);
+	int rc = shmq_mkdir_p(path);
 	if (rc < 0)
 		return rc;
 	q = calloc(1, sizeof(*q));
