@@ -555,6 +555,30 @@ static int fill_hole(struct shmq_cq *cq, uint64_t q, const struct shmq_cq_entry 
 	return 0;
 }
 
+int shmq_cq_repair(shmq_cq_t *cq, uint64_t queue_offset, const struct shmq_cq_entry *e)
+{
+	if (e == NULL || e->size == 0)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&cq->lock);
+	/* relaxed: min/max change only under the write lock we hold */
+	uint64_t max = atomic_load_explicit(&cq->max, memory_order_relaxed);
+	uint64_t min = atomic_load_explicit(&cq->min, memory_order_relaxed);
+	int rc;
+	if (queue_offset < min || queue_offset >= max) {
+		rc = -EINVAL;
+	} else {
+		struct shmq_cq_entry old;
+		entry_decode(entry_ptr(cq, queue_offset), &old);
+		if (old.commitlog_offset == e->commitlog_offset && old.size == e->size &&
+		    old.tag_hash == e->tag_hash)
+			rc = 0;
+		else
+			rc = fill_hole(cq, queue_offset, e, min, max) == 0 ? 1 : -EINVAL;
+	}
+	pthread_rwlock_unlock(&cq->lock);
+	return rc;
+}
+
 int shmq_cq_append(shmq_cq_t *cq, uint64_t queue_offset, const struct shmq_cq_entry *e)
 {
 	int rc = 0;

@@ -66,6 +66,14 @@ void shmq_cq_close(shmq_cq_t *cq);
  *         compared); -errno creating the next file (e.g. -ENOSPC).
  */
 int shmq_cq_append(shmq_cq_t *cq, uint64_t queue_offset, const struct shmq_cq_entry *e);
+/* Recovery: overwrite the stored entry at queue_offset (min <= it < max) with
+ * @p e, rebuilt from a CRC-verified commitlog record. A SIGKILL in the middle
+ * of an entry's 20-byte write leaves it torn (e.g. offset and size written,
+ * tag hash still 0): not all-zero, so it counts as stored, yet wrong.
+ * Returns 0 if it already matched, 1 if it was rewritten, -EINVAL if out of
+ * range or if @p e would break the increasing commitlog offsets of its
+ * neighbours. */
+int  shmq_cq_repair(shmq_cq_t *cq, uint64_t queue_offset, const struct shmq_cq_entry *e);
 /** @return 0; SHMQ_ENOTFOUND (>= max); SHMQ_ESTALE (< min); SHMQ_ECORRUPT
  *          (a lost, all-zero entry below max: recovery's replay fills it). */
 int shmq_cq_get(shmq_cq_t *cq, uint64_t queue_offset, struct shmq_cq_entry *e);

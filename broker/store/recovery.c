@@ -89,6 +89,11 @@ static int rebuild(struct shmq_store *s, uint64_t from, uint64_t end, uint64_t i
 				rc = shmq_cq_append(q->cq, v.queue_offset, &e);
 				if (rc == 0 && v.queue_offset == max)
 					s->report.cq_entries_rebuilt++;
+				/* a stored entry that disagrees with the verified
+				 * record was torn by the crash: the log wins */
+				if (rc == -EINVAL && v.queue_offset < max &&
+				    shmq_cq_repair(q->cq, v.queue_offset, &e) == 1)
+					s->report.cq_entries_repaired++;
 			}
 		}
 		if (pos >= ix_max) {
@@ -266,12 +271,13 @@ void shmq_store_report_print(const struct shmq_store_recovery_report *r, FILE *f
 		"  scanned from %" PRIu64 ": %" PRIu32 "/%" PRIu32 " segments, %" PRIu64
 		" records verified\n"
 		"  end %" PRIu64 " (%s); truncated %" PRIu64 " bytes, %" PRIu32 " segments deleted\n"
-		"  consumequeue: %" PRIu64 " dropped, %" PRIu64 " rebuilt; index: %" PRIu64
+		"  consumequeue: %" PRIu64 " dropped, %" PRIu64 " rebuilt, %" PRIu64 " repaired; index: %" PRIu64
 		" rebuilt; %.3f ms\n",
 		r->abnormal ? "abnormal" : "normal", r->checkpoint_valid ? "valid" : "absent",
 		r->checkpoint_seq, r->checkpoint_offset, r->scan_from, r->segments_scanned,
 		r->segments_found, r->records_verified, r->end_offset,
 		shmq_store_recovery_reason_str(r->reason), r->bytes_truncated, r->segments_deleted,
-		r->cq_entries_dropped, r->cq_entries_rebuilt, r->index_entries_rebuilt,
+		r->cq_entries_dropped, r->cq_entries_rebuilt, r->cq_entries_repaired,
+		r->index_entries_rebuilt,
 		(double)r->duration_ns / 1e6);
 }

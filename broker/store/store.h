@@ -194,6 +194,7 @@ struct shmq_store_recovery_report {
 	uint32_t segments_deleted;    /**< segment files removed past the end */
 	uint64_t cq_entries_dropped;
 	uint64_t cq_entries_rebuilt;
+	uint64_t cq_entries_repaired;  /**< torn entries rewritten from the log */
 	uint64_t index_entries_rebuilt;
 	uint64_t duration_ns;
 };
