@@ -534,6 +534,12 @@ uint64_t shmq_cq_max_offset(const shmq_cq_t *cq)
 /* A zero entry below max is a write lost by a crash in a file before the
  * tail (open scans only the tail, see recover_max()). Recovery's replay
  * fills it, if it fits between its neighbours (I3). */
+static bool entry_same(const struct shmq_cq_entry *a, const struct shmq_cq_entry *b)
+{
+	return a->commitlog_offset == b->commitlog_offset && a->size == b->size &&
+	       a->tag_hash == b->tag_hash;
+}
+
 static int fill_hole(struct shmq_cq *cq, uint64_t q, const struct shmq_cq_entry *e, uint64_t min,
 		     uint64_t max)
 {
@@ -569,8 +575,7 @@ int shmq_cq_repair(shmq_cq_t *cq, uint64_t queue_offset, const struct shmq_cq_en
 	} else {
 		struct shmq_cq_entry old;
 		entry_decode(entry_ptr(cq, queue_offset), &old);
-		if (old.commitlog_offset == e->commitlog_offset && old.size == e->size &&
-		    old.tag_hash == e->tag_hash)
+		if (entry_same(&old, e))
 			rc = 0;
 		else
 			rc = fill_hole(cq, queue_offset, e, min, max) == 0 ? 1 : -EINVAL;
@@ -602,8 +607,7 @@ int shmq_cq_append(shmq_cq_t *cq, uint64_t queue_offset, const struct shmq_cq_en
 			goto out;
 		}
 		entry_decode(p, &old);
-		if (old.commitlog_offset != e->commitlog_offset || old.size != e->size ||
-		    old.tag_hash != e->tag_hash)
+		if (!entry_same(&old, e))
 			rc = -EINVAL;
 		goto out;
 	}

@@ -19,10 +19,6 @@
 
 #define TEST_SEG (64u * 1024u) /* smallest segment: rolls happen constantly */
 
-static inline void rm_rf(const char *path)
-{
-	shmq_test_rmtree(path);
-}
 
 static inline char *make_tmpdir(void)
 {

@@ -19,7 +19,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	rm_rf(*state);
+	shmq_test_rmtree(*state);
 	free(*state);
 	return 0;
 }
@@ -162,7 +162,7 @@ static void test_abort_file_is_detected_after_unclean_exit(void **state)
 	assert_int_equal(shmq_store_open(&o, &s, &r), 0);
 	assert_true(r.abnormal);
 	assert_int_equal(shmq_store_close(s), 0);
-	rm_rf(d);
+	shmq_test_rmtree(d);
 	free(d);
 }
 

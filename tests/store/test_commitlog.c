@@ -28,7 +28,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	shmq_store_close(f->s);
-	rm_rf(f->dir);
+	shmq_test_rmtree(f->dir);
 	free(f->dir);
 	free(f);
 	return 0;
@@ -300,7 +300,7 @@ static void test_next_segment_is_prepared_ahead_by_the_flusher(void **state)
 	assert_int_equal(st.segments_created, created); /* the roll took the prepared one */
 	assert_int_equal(r.commitlog_offset / TEST_SEG, 1);
 	assert_int_equal(shmq_store_close(s), 0);
-	rm_rf(d);
+	shmq_test_rmtree(d);
 	free(d);
 }
 

@@ -117,7 +117,7 @@ int main(void)
 			test_full_disk_refuses_appends_with_enospc_and_recovers_when_space_returns),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	rm_rf(g_store);
+	shmq_test_rmtree(g_store);
 	if (umount2(g_mnt, MNT_DETACH) != 0)
 		perror("umount");
 	rmdir(g_mnt);

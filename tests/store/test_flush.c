@@ -29,7 +29,7 @@ static void fx_close(struct fx *f)
 {
 	if (f->s)
 		shmq_store_close(f->s);
-	rm_rf(f->dir);
+	shmq_test_rmtree(f->dir);
 	free(f->dir);
 	free(f);
 }

@@ -77,7 +77,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	rm_rf(f->dir);
+	shmq_test_rmtree(f->dir);
 	free(f->dir);
 	free(f);
 	return 0;
@@ -262,9 +262,9 @@ static void test_lost_consumequeue_and_index_are_rebuilt_from_the_commitlog(void
 	crash_child(f, true);
 	char p[PATH_MAX + 32];
 	snprintf(p, sizeof(p), "%s/consumequeue", f->store);
-	rm_rf(p);
+	shmq_test_rmtree(p);
 	snprintf(p, sizeof(p), "%s/index", f->store);
-	rm_rf(p);
+	shmq_test_rmtree(p);
 	struct shmq_store_recovery_report rep;
 	shmq_store_t *s = reopen(f, &rep);
 	/* the crashed child never wrote a checkpoint past its start: all is rebuilt */

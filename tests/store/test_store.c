@@ -34,7 +34,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 	shmq_store_close(f->s);
-	rm_rf(f->dir);
+	shmq_test_rmtree(f->dir);
 	free(f->dir);
 	free(f);
 	return 0;
