@@ -226,6 +226,20 @@ static int run_latency(const struct bench_cfg *cfg, struct lat_result *out)
 	return rc;
 }
 
+int shmq_bench_ring_latency(int cpu_a, int cpu_b, int quick, double *p50, double *p99, double *p999)
+{
+	struct bench_cfg cfg = { .duration = 1.0, .quick = quick, .cpus = { cpu_a, cpu_b } };
+	struct lat_result lat = { 0 };
+	int rc = run_latency(&cfg, &lat);
+
+	if (!rc) {
+		*p50 = lat.p50;
+		*p99 = lat.p99;
+		*p999 = lat.p999;
+	}
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* 2. Throughput                                                       */
 

@@ -155,6 +155,21 @@ static void describe_fs(const char *path, char *out, size_t len)
 	fclose(f);
 }
 
+/* The 1-minute load average (other work on a shared 2-vCPU machine moves
+ * every figure; the report prints it at the start and the end). */
+static double load1(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
 static void fill_payload(void)
 {
 	uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -698,7 +713,7 @@ static const char *verdict(bool ok)
 }
 
 static void report(const struct cfg *c, const struct figures *fg, const char *host,
-		   const char *fsdesc)
+		   const char *fsdesc, double load_start)
 {
 	static const char *const async_name[2] = { "100 B", "1 KiB" };
 	static const unsigned sync_n[3] = { 1, 4, SYNC_MAX_THREADS };
@@ -707,7 +722,8 @@ static void report(const struct cfg *c, const struct figures *fg, const char *ho
 	double r_group = fg->sync[0].rps > 0 ? fg->sync[2].rps / fg->sync[0].rps : 0;
 	double r_rec = fg->rec_cold_s > fg->rec_warm_s ? fg->rec_cold_s : fg->rec_warm_s;
 
-	printf("\nreferences (same filesystem, same run; medians of %u rounds interleaved with the"
+	printf("\nload average (1 min) at start %.2f, at end %.2f\n", load_start, load1());
+	printf("references (same filesystem, same run; medians of %u rounds interleaved with the"
 	       " async runs)\n", BW_ROUNDS);
 	printf("  raw write + fdatasync, new file      %8.2f GB/s\n", fg->raw_new_gbps);
 	printf("  raw write + fdatasync, overwrite     %8.2f GB/s\n", fg->raw_over_gbps);
@@ -741,6 +757,7 @@ static void report(const struct cfg *c, const struct figures *fg, const char *ho
 	printf("  recovery s/GiB, worse of warm and cold  %6.3f  < 2      %s\n", r_rec,
 	       verdict(r_rec < 2.0));
 	printf("{\"bench\":\"store\",\"quick\":%s,\"host\":\"%s\",\"fs\":\"%s\","
+	       "\"load1_start\":%.2f,\"load1_end\":%.2f,"
 	       "\"raw_write_new_gbps\":%.3f,\"raw_write_overwrite_gbps\":%.3f,"
 	       "\"raw_read_cold_gbps\":%.3f,"
 	       "\"fdatasync_4k_p50_us\":%.1f,\"fdatasync_4k_p99_us\":%.1f,"
@@ -748,7 +765,7 @@ static void report(const struct cfg *c, const struct figures *fg, const char *ho
 	       "\"async_100b_kib_per_fdatasync\":%.1f,"
 	       "\"async_1k_rps\":%.0f,\"async_1k_gbps\":%.3f,\"async_1k_payload_gbps\":%.3f,"
 	       "\"async_1k_kib_per_fdatasync\":%.1f,",
-	       c->quick ? "true" : "false", host, fsdesc, fg->raw_new_gbps, fg->raw_over_gbps,
+	       c->quick ? "true" : "false", host, fsdesc, load_start, load1(), fg->raw_new_gbps, fg->raw_over_gbps,
 	       fg->raw_read_gbps, fg->fsync4k_p50_us, fg->fsync4k_p99_us, fg->async[0].rps,
 	       fg->async[0].gbps, fg->async[0].payload_gbps, fg->async[0].kib_per_fdatasync,
 	       fg->async[1].rps, fg->async[1].gbps, fg->async[1].payload_gbps,
@@ -782,6 +799,7 @@ int shmq_bench_store(int argc, char **argv)
 	struct figures fg;
 	char fsdesc[PATH_MAX + 128], host[256] = "";
 	const char *step = "";
+	double load_start = load1();
 	int rc = 0;
 
 	memset(&fg, 0, sizeof(fg));
@@ -837,6 +855,6 @@ int shmq_bench_store(int argc, char **argv)
 		return 1;
 	}
 
-	report(&c, &fg, host, fsdesc);
+	report(&c, &fg, host, fsdesc, load_start);
 	return 0;
 }

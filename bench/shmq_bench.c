@@ -11,6 +11,7 @@ static const struct {
 } benches[] = {
 	{ "ring", shmq_bench_ring, "shared-memory ring: latency and throughput vs cache-line and rte_ring" },
 	{ "store", shmq_bench_store, "commitlog append/flush/recovery vs raw disk bandwidth" },
+	{ "e2e", shmq_bench_e2e, "producer/consumer processes through shmqd vs ring-only and ZeroMQ ipc" },
 };
 
 static void usage(FILE *f)

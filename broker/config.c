@@ -58,6 +58,9 @@ static const struct opt_def opts[] = {
 	  "broker id, encoded in message ids" },
 	{ "broker", "acl_default", "acl-default", OPT_RIGHTS, OFF(acl_default_rights), 0, 0, "none",
 	  "rights (subset of pca, or none) for topics no [acl] rule matches; root and the broker's uid always have all" },
+	{ "broker", "shutdown_drain_ms", "shutdown-drain-ms", OPT_U64, OFF(shutdown_drain_ms), 0,
+	  600000, "5000",
+	  "on SIGTERM, wait up to this long for the persister to drain the rings" },
 	{ "paths", "base_dir", "base-dir", OPT_PATH, OFF(base_dir), 0, 0, "",
 	  "base directory (default $XDG_RUNTIME_DIR/shmq, else /tmp/shmq-<uid>)" },
 	{ "paths", "store_dir", "store-dir", OPT_PATH, OFF(store_dir), 0, 0, "",
@@ -66,6 +69,8 @@ static const struct opt_def opts[] = {
 	  "ring files, best on tmpfs (default <base_dir>/rings)" },
 	{ "paths", "control_socket", "control-socket", OPT_PATH, OFF(control_socket), 0, 0, "",
 	  "unix control socket (default <base_dir>/shmqd.sock)" },
+	{ "paths", "pid_file", "pid-file", OPT_PATH, OFF(pid_file), 0, 0, "",
+	  "write the broker's pid here while it runs (default: none)" },
 	{ "store", "segment_size", "segment-size", OPT_SIZE, OFF(segment_size), 64 * KiB, TiB, "1G",
 	  "commitlog segment size, multiple of 4 KiB" },
 	{ "store", "max_message_size", "max-message-size", OPT_SIZE, OFF(max_message_size), 1,
@@ -76,6 +81,9 @@ static const struct opt_def opts[] = {
 	  60000, "500", "async flush period in ms" },
 	{ "store", "retention_hours", "retention-hours", OPT_U64, OFF(retention_hours), 1, 87600,
 	  "72", "delete commitlog segments older than this" },
+	{ "store", "retention_check_interval_ms", "retention-check-interval-ms", OPT_U64,
+	  OFF(retention_check_interval_ms), 100, 86400000, "60000",
+	  "how often the broker runs retention (age and disk ratio)" },
 	{ "store", "disk_max_used_ratio", "disk-max-used-ratio", OPT_U64, OFF(disk_max_used_ratio),
 	  10, 95, "75", "percent of the store's file system above which old segments are deleted" },
 	{ "ring", "capacity", "ring-capacity", OPT_SIZE, OFF(ring_capacity), 4 * KiB, TiB, "4M",
@@ -89,6 +97,9 @@ static const struct opt_def opts[] = {
 	{ "consumer", "offset_persist_interval_ms", "offset-persist-interval-ms", OPT_U64,
 	  OFF(offset_persist_interval_ms), 100, 3600000, "5000",
 	  "how often committed consumer offsets are written to disk" },
+	{ "consumer", "revoke_timeout_ms", "revoke-timeout-ms", OPT_U64, OFF(revoke_timeout_ms), 10,
+	  3600000, "10000",
+	  "a live member that does not release a revoked queue within this is forced to" },
 	{ "log", "level", "log-level", OPT_LEVEL, OFF(log_level), 0, 0, "info",
 	  "error, warn, info or debug" },
 	{ "log", "file", "log-file", OPT_PATH, OFF(log_file), 0, 0, "", "log file (default stderr)" },
@@ -578,6 +589,10 @@ int shmq_broker_config_finalize(struct shmq_broker_config *c, char *err, size_t 
 			shmq_errbuf_set(err, errlen, "%s: '%s' must be an absolute path", paths[i].name, paths[i].v);
 			return -EINVAL;
 		}
+	if (c->pid_file[0] && c->pid_file[0] != '/') { /* optional, "" = none */
+		shmq_errbuf_set(err, errlen, "paths.pid_file: '%s' must be an absolute path", c->pid_file);
+		return -EINVAL;
+	}
 	if (strlen(c->control_socket) > SHMQ_CONFIG_SOCKET_PATH_MAX) {
 		shmq_errbuf_set(err, errlen, "paths.control_socket: '%s' is longer than the %d bytes a unix socket path may have",
 			c->control_socket, SHMQ_CONFIG_SOCKET_PATH_MAX);

@@ -55,11 +55,13 @@ struct shmq_broker_config {
 	char broker_name[128];        /**< topic-name charset, 1..127 bytes; default "shmqd" */
 	uint32_t broker_id;           /**< encoded in message ids; default 0 */
 	unsigned acl_default_rights;  /**< SHMQ_ACL_* bits when no rule matches; default none */
+	uint64_t shutdown_drain_ms;   /**< SIGTERM: longest wait for the rings to drain; default 5000 */
 	/* [paths] (absolute after finalize) */
 	char base_dir[SHMQ_CONFIG_PATH_MAX];
 	char store_dir[SHMQ_CONFIG_PATH_MAX];
 	char ring_dir[SHMQ_CONFIG_PATH_MAX];
 	char control_socket[SHMQ_CONFIG_PATH_MAX];
+	char pid_file[SHMQ_CONFIG_PATH_MAX]; /**< "" = no pid file */
 	/* [store] */
 	uint64_t segment_size;        /**< bytes, multiple of 4096, >= 64 KiB; default 1 GiB */
 	uint64_t max_message_size;    /**< bytes; <= segment_size/2 and ring_capacity/4; default 1 MiB */
@@ -67,6 +69,7 @@ struct shmq_broker_config {
 	uint64_t flush_interval_ms;   /**< async flush period; default 500 */
 	uint64_t retention_hours;     /**< default 72 */
 	uint64_t disk_max_used_ratio; /**< percent of the store's file system; default 75 */
+	uint64_t retention_check_interval_ms; /**< how often retention runs; default 60000 */
 	/* [ring] */
 	uint64_t ring_capacity;       /**< bytes, power of two, 4 KiB..1 TiB; default 4 MiB */
 	uint64_t unblock_timeout_ms;  /**< a reserved record older than this is padded out; default 1000 */
@@ -75,6 +78,7 @@ struct shmq_broker_config {
 	uint64_t default_queues;      /**< queues of an auto-created topic, 1..1024; default 4 */
 	/* [consumer] */
 	uint64_t offset_persist_interval_ms; /**< default 5000 */
+	uint64_t revoke_timeout_ms;   /**< revoked queue not released in time: forced; default 10000 */
 	/* [log] */
 	int log_level;                /**< enum shmq_log_level; default info */
 	char log_file[SHMQ_CONFIG_PATH_MAX]; /**< "" = stderr */

@@ -32,6 +32,10 @@ struct pring {
 	bool restart_pending;  /* P2 check not done yet */
 	uint64_t next_qo;      /* queue offset the store gives the next message */
 	uint64_t skip;         /* messages from `consumed` on already in the store */
+	/* P3 after a restart: the first restart_left messages at `consumed`
+	 * were stored by a previous run, from queue offset restart_qo on */
+	uint64_t restart_left;
+	uint64_t restart_qo;
 	uint64_t backoff_until;/* -ENOSPC / store error: retry after (monotonic ns) */
 	struct flush_ent fifo[FIFO_LEN];
 	unsigned fifo_head, fifo_n;
@@ -344,6 +348,44 @@ static void fill_store_msg(struct pring *r, const struct shmq_ringmsg_view *v,
 	};
 }
 
+/* P3: write the store's answer for msgs[from + k], k < ok, into the result
+ * words of the messages in the ring. Safe: the persister is the gating
+ * reader and has not consumed them, so no producer can reuse the bytes; the
+ * record is committed, so its producer no longer writes it. */
+static void write_results(struct shmq_persister *p, unsigned from, unsigned ok)
+{
+	for (unsigned k = 0; k < ok; k++)
+		shmq_ringmsg_result_set((void *)(uintptr_t)p->msgs[from + k].data,
+					p->res[k].commitlog_offset, p->res[k].queue_offset);
+}
+
+/* P3, restart: messages [0, cnt) of this read were stored by a previous run,
+ * from queue offset r->restart_qo on. Best effort: words the previous run
+ * did not fill (it died between its append and its write-back) are filled
+ * from the store, but only where the stored record's (producer id, seq) is
+ * the ring message's; anything else stays unset (readers then report the
+ * offsets as unknown). */
+static void write_restart_results(struct shmq_persister *p, struct pring *r, unsigned cnt)
+{
+	for (unsigned i = 0; i < cnt; i++) {
+		const uint8_t *d = p->msgs[i].data;
+		uint64_t want = r->restart_qo + i, so, qo;
+		if (p->msgs[i].len < SHMQ_RINGMSG_HDR_LEN)
+			continue; /* not a message the store took */
+		shmq_ringmsg_result_get(d, &so, &qo);
+		if (so != SHMQ_RINGMSG_RESULT_NONE && qo == want)
+			continue; /* the previous run wrote them */
+		struct shmq_ringmsg_hdr h;
+		memcpy(&h, d, SHMQ_RINGMSG_FIXED_LEN);
+		struct shmq_store_view sv;
+		if (shmq_store_read_queue(p->store, r->topic, r->queue_id, want, &sv) != 0)
+			continue;
+		if (sv.producer_id == h.producer_id && sv.producer_seq == h.producer_seq)
+			shmq_ringmsg_result_set((void *)(uintptr_t)d, sv.commitlog_offset, want);
+		shmq_store_view_release(p->store, &sv);
+	}
+}
+
 /* P2: how many of msgs[0..n) (read from `consumed`) are already stored. */
 static uint64_t restart_skip(struct shmq_persister *p, struct pring *r, unsigned n)
 {
@@ -421,13 +463,21 @@ static int drain(struct shmq_persister *p, struct pring *r, uint64_t now)
 		r->restart_pending = false;
 		r->skip = restart_skip(p, r, (unsigned)n);
 		p->st.restart_skipped += r->skip;
+		r->restart_left = r->skip;
+		r->restart_qo = r->next_qo - r->skip;
 		if (r->skip)
 			shmq_log_info(COMP, "ring %s/%" PRIu32 ": %" PRIu64 " messages already stored",
 				      r->topic, r->queue_id, r->skip);
 	}
+	if (r->restart_left)
+		write_restart_results(p, r, r->restart_left < (uint64_t)n ? (unsigned)r->restart_left
+									    : (unsigned)n);
 	if (r->skip >= (uint64_t)n) {
 		/* All already stored (restart): consume without appending. */
+		uint64_t done = r->restart_left < (uint64_t)n ? r->restart_left : (uint64_t)n;
 		r->skip -= (uint64_t)n;
+		r->restart_left -= done;
+		r->restart_qo += done;
 		shmq_ring_publish_mark(r->ring, SHMQ_RING_MARK_PERSISTED, next);
 		fifo_push(r, shmq_store_max_offset(p->store), next);
 		shmq_ring_gate_consume(r->ring, next);
@@ -456,6 +506,8 @@ static int drain(struct shmq_persister *p, struct pring *r, uint64_t now)
 		int rc = shmq_store_append(p->store, p->smsgs, cnt, p->res);
 		unsigned ok = rc > 0 ? (unsigned)rc : 0;
 		if (ok) {
+			/* P3: before PERSISTED is published below */
+			write_results(p, from, ok);
 			if (p->res[0].queue_offset != r->next_qo) {
 				shmq_log_error(COMP, "ring %s/%" PRIu32 ": store gave queue offset %" PRIu64
 					       ", expected %" PRIu64, r->topic, r->queue_id,
@@ -495,6 +547,7 @@ static int drain(struct shmq_persister *p, struct pring *r, uint64_t now)
 		r->backoff_until = now + 10000000ull; /* 10 ms: do not spin on a full disk */
 		return appended;
 	}
+	r->restart_left = 0; /* all of them are consumed below, or the ring is fenced */
 	if (end < (unsigned)n) {
 		fence(p, r, "corrupt message", p->msgs[end].pos);
 		if (appended)

@@ -25,7 +25,9 @@
  *     ring (shmq_ring_fence, logged, counted); messages before it are still
  *     persisted; the other rings keep going.
  *  3. publish the anchor, THEN append (one shmq_store_append for the ring).
- *  4. once every message read in step 1 is in the store: PERSISTED mark =
+ *  4. write each appended message's commitlog offset and queue offset into
+ *     its result words in the ring (P3).
+ *  5. once every message read in step 1 is in the store: PERSISTED mark =
  *     next ring position, shmq_ring_gate_consume().
  *  Then the durable marks: sync mode (opts.sync) waits for a group commit
  *  (shmq_store_wait_durable() of the log end) once per round that appended;
@@ -41,6 +43,23 @@
  * before the append that gives these offsets, so it is always the truth
  * about the next queue offsets of the ring, even if the append then fails
  * (it is retried with the same offsets) or the broker dies.
+ *
+ * ## Result words (P3)
+ * After shmq_store_append() returned, and before the PERSISTED mark passes
+ * the record, the persister writes the store's (commitlog offset, queue
+ * offset) of every appended message into that message's payload IN THE
+ * RING (shmq_ringmsg_result_set(), common/ringmsg_layout.h). It may: it is
+ * the gating reader and has not consumed the record, so no producer can
+ * reuse the bytes, and the record is committed, so its producer is done
+ * with it. Hence: a reader that acquired the PERSISTED mark past a record
+ * (shmq_ring_wait_mark(), shmq_ring_mark()) and finds the record not
+ * reclaimed (shmq_ring_read_check()) reads its final offsets there. A
+ * message the store refused, and the messages of a fenced ring from the
+ * corrupt one on, keep SHMQ_RINGMSG_RESULT_NONE. After a restart, messages
+ * found already stored (P2) keep the words their first run wrote; those it
+ * did not write yet (it died between append and write-back) are filled from
+ * the store when the stored record at the expected queue offset has the same
+ * (producer id, producer seq) — best effort, else they stay NONE.
  *
  * ## Exactly once across restarts (P2)
  * Invariant: every message of the ring before `consumed` is in the store;

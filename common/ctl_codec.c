@@ -77,6 +77,35 @@ static bool text_field_ok(const char *f, size_t size)
 	return true;
 }
 
+static bool key_char_ok(unsigned char c)
+{
+	return c > 0x20 && c != 0x7f;
+}
+
+int shmq_ctl_key_check(const char *key)
+{
+	size_t n = 0;
+
+	if (!key)
+		return -EINVAL;
+	for (; key[n] != '\0'; n++)
+		if (n >= SHMQ_CTL_KEY_LEN - 1 || !key_char_ok((unsigned char)key[n]))
+			return -EINVAL;
+	return n == 0 ? -EINVAL : (int)n;
+}
+
+static bool key_field_ok(const char f[SHMQ_CTL_KEY_LEN])
+{
+	int n = field_len(f, SHMQ_CTL_KEY_LEN);
+
+	if (n <= 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (!key_char_ok((unsigned char)f[i]))
+			return false;
+	return true;
+}
+
 static bool is_response(const struct shmq_ctl_msg *m)
 {
 	return (m->flags & SHMQ_CTL_F_RESPONSE) != 0;
@@ -102,9 +131,32 @@ static size_t body_len(const struct shmq_ctl_msg *m)
 	case SHMQ_CTL_OPEN_QUEUE:
 		return resp ? sizeof(m->u.open_queue_resp) : sizeof(m->u.open_queue_req);
 	case SHMQ_CTL_GROUP_JOIN:
+	case SHMQ_CTL_GROUP_SYNC:
 		return resp ? sizeof(struct shmq_ctl_group_join_resp_hdr) +
 				      (size_t)m->u.group_join_resp.hdr.count * sizeof(uint32_t)
 			    : sizeof(m->u.group_req);
+	case SHMQ_CTL_QUEUE_RELEASE:
+		return resp ? 0 : sizeof(m->u.queue_release_req);
+	case SHMQ_CTL_OPEN_SEGMENT:
+		return resp ? sizeof(m->u.open_segment_resp) : sizeof(m->u.open_segment_req);
+	case SHMQ_CTL_OPEN_CQ:
+		return resp ? sizeof(m->u.open_cq_resp) : sizeof(m->u.open_cq_req);
+	case SHMQ_CTL_QUERY_KEY:
+		return resp ? sizeof(struct shmq_ctl_query_resp_hdr) +
+				      (size_t)m->u.query_resp.hdr.count * sizeof(struct shmq_ctl_query_hit)
+			    : sizeof(m->u.query_key_req);
+	case SHMQ_CTL_GROUP_PROGRESS:
+	case SHMQ_CTL_GROUP_RESET:
+		if (!resp)
+			return m->type == SHMQ_CTL_GROUP_RESET ? sizeof(m->u.group_reset_req)
+							       : sizeof(m->u.progress_req);
+		return sizeof(struct shmq_ctl_progress_resp_hdr) +
+		       (size_t)m->u.progress_resp.hdr.count * sizeof(struct shmq_ctl_progress_entry);
+	case SHMQ_CTL_RING_STATUS:
+		return resp ? sizeof(struct shmq_ctl_ring_status_resp_hdr) +
+				      (size_t)m->u.ring_status_resp.hdr.count *
+					      sizeof(struct shmq_ctl_ring_entry)
+			    : sizeof(m->u.ring_status_req);
 	case SHMQ_CTL_GROUP_LEAVE:
 		return resp ? 0 : sizeof(m->u.group_req);
 	case SHMQ_CTL_COMMIT_OFFSET:
@@ -127,14 +179,90 @@ static bool hdr_ok(const struct shmq_ctl_msg *m)
 	if (m->type == SHMQ_CTL_ERROR && !is_response(m))
 		return false;
 	/* HAS_FD is a promise the receiver enforces on the ancillary data, so
-	 * it is allowed on exactly the one message that carries an fd. */
-	bool wants_fd = m->type == SHMQ_CTL_OPEN_QUEUE && is_response(m);
+	 * it is allowed on exactly the responses that carry an fd. */
+	bool wants_fd = is_response(m) &&
+			(m->type == SHMQ_CTL_OPEN_QUEUE || m->type == SHMQ_CTL_GROUP_JOIN ||
+			 m->type == SHMQ_CTL_OPEN_SEGMENT || m->type == SHMQ_CTL_OPEN_CQ);
 	return ((m->flags & SHMQ_CTL_F_HAS_FD) != 0) == wants_fd;
 }
 
 static bool queue_ok(uint32_t q)
 {
 	return q < SHMQ_CTL_QUEUES_MAX;
+}
+
+static bool group_mode_ok(uint32_t mode)
+{
+	return mode == SHMQ_CTL_GROUP_CLUSTERING || mode == SHMQ_CTL_GROUP_BROADCASTING;
+}
+
+static bool pow2_capacity_ok(uint64_t cap)
+{
+	return cap >= 4096 && (cap & (cap - 1)) == 0;
+}
+
+/* GROUP_JOIN, LEAVE, SYNC and PROGRESS requests: JOIN names a mode, the
+ * others carry 0. */
+static bool group_req_ok(const struct shmq_ctl_group_req *g, bool join)
+{
+	bool mode_ok = join ? group_mode_ok(g->mode) : g->mode == 0;
+	return mode_ok && g->reserved == 0 && name_field_ok(g->group, false) &&
+	       name_field_ok(g->topic, false);
+}
+
+static bool group_join_resp_ok(const struct shmq_ctl_group_join_resp *j)
+{
+	const struct shmq_ctl_group_join_resp_hdr *h = &j->hdr;
+	if (h->queues < 1 || h->queues > SHMQ_CTL_QUEUES_MAX || h->count > h->queues ||
+	    h->member_id == 0 || !group_mode_ok(h->mode))
+		return false;
+	for (uint32_t i = 0; i < h->count; i++)
+		if (j->queues[i] >= h->queues || (i > 0 && j->queues[i - 1] >= j->queues[i]))
+			return false;
+	return true;
+}
+
+static bool progress_resp_ok(const struct shmq_ctl_progress_resp *p)
+{
+	const struct shmq_ctl_progress_resp_hdr *h = &p->hdr;
+	if (h->count < 1 || h->count > SHMQ_CTL_QUEUES_MAX || h->mode > SHMQ_CTL_GROUP_BROADCASTING)
+		return false;
+	for (uint32_t i = 0; i < h->count; i++)
+		if (p->entries[i].min_offset > p->entries[i].max_offset)
+			return false;
+	return true;
+}
+
+/* (topic, queue) order of RING_STATUS pages. */
+static int ring_entry_cmp(const struct shmq_ctl_ring_entry *a, const struct shmq_ctl_ring_entry *b)
+{
+	int c = strcmp(a->topic, b->topic);
+	if (c != 0)
+		return c;
+	return a->queue < b->queue ? -1 : a->queue > b->queue;
+}
+
+static bool ring_status_resp_ok(const struct shmq_ctl_ring_status_resp *r)
+{
+	if (r->hdr.count > SHMQ_CTL_RING_PAGE || r->hdr.count > r->hdr.total)
+		return false;
+	for (uint32_t i = 0; i < r->hdr.count; i++) {
+		const struct shmq_ctl_ring_entry *e = &r->entries[i];
+		/* names first: ring_entry_cmp() needs the NUL */
+		if (!name_field_ok(e->topic, false) || !queue_ok(e->queue) || e->fenced > 1 ||
+		    !pow2_capacity_ok(e->capacity))
+			return false;
+		if (i > 0 && ring_entry_cmp(&r->entries[i - 1], e) >= 0)
+			return false;
+	}
+	return true;
+}
+
+static bool status_resp_ok(const struct shmq_ctl_status_resp *s)
+{
+	return s->commitlog_min_offset <= s->commitlog_flushed_offset &&
+	       s->commitlog_flushed_offset <= s->commitlog_max_offset &&
+	       s->disk_free <= s->disk_total && s->fenced_rings <= s->rings && s->flush_mode <= 1;
 }
 
 /* Semantic checks on a host-form body; counts must be checked before
@@ -188,36 +316,19 @@ static bool body_ok(const struct shmq_ctl_msg *m)
 			const struct shmq_ctl_open_queue_resp *o = &m->u.open_queue_resp;
 			return queue_ok(o->queue) &&
 			       (o->mode == SHMQ_CTL_OPEN_PRODUCE || o->mode == SHMQ_CTL_OPEN_CONSUME) &&
-			       o->ring_capacity >= 4096 &&
-			       (o->ring_capacity & (o->ring_capacity - 1)) == 0;
+			       pow2_capacity_ok(o->ring_capacity);
 		} else {
 			const struct shmq_ctl_open_queue_req *o = &m->u.open_queue_req;
 			return name_field_ok(o->topic, false) && queue_ok(o->queue) &&
 			       (o->mode == SHMQ_CTL_OPEN_PRODUCE || o->mode == SHMQ_CTL_OPEN_CONSUME);
 		}
 	case SHMQ_CTL_GROUP_JOIN:
-		if (resp) {
-			const struct shmq_ctl_group_join_resp *j = &m->u.group_join_resp;
-			if (j->hdr.count > SHMQ_CTL_QUEUES_MAX)
-				return false;
-			for (uint32_t i = 0; i < j->hdr.count; i++)
-				if (!queue_ok(j->queues[i]) || (i > 0 && j->queues[i - 1] >= j->queues[i]))
-					return false;
-			return true;
-		}
-		__attribute__((fallthrough)); /* JOIN and LEAVE requests share a body */
-	case SHMQ_CTL_GROUP_LEAVE:
+	case SHMQ_CTL_GROUP_SYNC:
 		if (resp)
-			return true; /* empty body */
-		{
-			const struct shmq_ctl_group_req *g = &m->u.group_req;
-			bool mode_ok = m->type == SHMQ_CTL_GROUP_LEAVE
-					       ? g->mode == 0
-					       : (g->mode == SHMQ_CTL_GROUP_CLUSTERING ||
-						  g->mode == SHMQ_CTL_GROUP_BROADCASTING);
-			return mode_ok && g->reserved == 0 && name_field_ok(g->group, false) &&
-			       name_field_ok(g->topic, false);
-		}
+			return group_join_resp_ok(&m->u.group_join_resp);
+		return group_req_ok(&m->u.group_req, m->type == SHMQ_CTL_GROUP_JOIN);
+	case SHMQ_CTL_GROUP_LEAVE:
+		return resp || group_req_ok(&m->u.group_req, false); /* response: empty */
 	case SHMQ_CTL_COMMIT_OFFSET:
 		if (resp)
 			return true;
@@ -227,20 +338,77 @@ static bool body_ok(const struct shmq_ctl_msg *m)
 			       queue_ok(c->queue) && c->reserved == 0 && c->offset <= INT64_MAX;
 		}
 	case SHMQ_CTL_STATUS:
-		return !resp || m->u.status_resp.commitlog_flushed_offset <=
-					m->u.status_resp.commitlog_max_offset;
+		return !resp || status_resp_ok(&m->u.status_resp);
 	case SHMQ_CTL_ERROR:
 		return m->u.error.status < 0 && m->u.error.reserved == 0 &&
 		       text_field_ok(m->u.error.message, sizeof(m->u.error.message));
+	case SHMQ_CTL_QUEUE_RELEASE:
+		if (resp)
+			return true;
+		{
+			const struct shmq_ctl_queue_release_req *q = &m->u.queue_release_req;
+			return name_field_ok(q->group, false) && name_field_ok(q->topic, false) &&
+			       queue_ok(q->queue);
+		}
+	case SHMQ_CTL_OPEN_SEGMENT:
+		if (resp) {
+			const struct shmq_ctl_open_segment_resp *o = &m->u.open_segment_resp;
+			return o->file_size > 0 && o->base_offset <= UINT64_MAX - o->file_size &&
+			       o->min_offset <= o->written_end;
+		}
+		return true; /* any offset: the broker answers SHMQ_ENOTFOUND */
+	case SHMQ_CTL_OPEN_CQ:
+		if (resp) {
+			const struct shmq_ctl_open_cq_resp *o = &m->u.open_cq_resp;
+			return o->entries_per_file > 0 && o->min_queue_offset <= o->max_queue_offset;
+		}
+		return name_field_ok(m->u.open_cq_req.topic, false) && queue_ok(m->u.open_cq_req.queue);
+	case SHMQ_CTL_QUERY_KEY:
+		if (resp) {
+			const struct shmq_ctl_query_resp *q = &m->u.query_resp;
+			if (q->hdr.count > SHMQ_CTL_QUERY_MAX || q->hdr.reserved != 0)
+				return false;
+			for (uint32_t i = 0; i < q->hdr.count; i++)
+				if (q->hits[i].size == 0 || !queue_ok(q->hits[i].queue))
+					return false;
+			return true;
+		} else {
+			const struct shmq_ctl_query_key_req *q = &m->u.query_key_req;
+			return name_field_ok(q->topic, false) && key_field_ok(q->key) &&
+			       q->begin_ms <= q->end_ms && q->max >= 1 && q->max <= SHMQ_CTL_QUERY_MAX &&
+			       q->reserved == 0;
+		}
+	case SHMQ_CTL_GROUP_PROGRESS:
+		if (resp)
+			return progress_resp_ok(&m->u.progress_resp);
+		return group_req_ok(&m->u.progress_req, false);
+	case SHMQ_CTL_GROUP_RESET:
+		if (resp)
+			return progress_resp_ok(&m->u.progress_resp);
+		{
+			const struct shmq_ctl_group_reset_req *g = &m->u.group_reset_req;
+			bool kind_ok = g->kind == SHMQ_CTL_RESET_TIMESTAMP ||
+				       ((g->kind == SHMQ_CTL_RESET_EARLIEST ||
+					 g->kind == SHMQ_CTL_RESET_LATEST) && g->timestamp_ms == 0);
+			return kind_ok && g->reserved == 0 && name_field_ok(g->group, false) &&
+			       name_field_ok(g->topic, false);
+		}
+	case SHMQ_CTL_RING_STATUS:
+		if (resp)
+			return ring_status_resp_ok(&m->u.ring_status_resp);
+		return m->u.ring_status_req.max >= 1 && m->u.ring_status_req.max <= SHMQ_CTL_RING_PAGE;
 	default:
 		return false;
 	}
 }
 
+#define SW32(x) ((x) = htole32(x))
+#define SW64(x) ((x) = htole64(x))
+
 /* Converts every integer of the fixed part of a body between host and
  * little-endian order (the conversion is its own inverse). Array elements of
- * the two list bodies are converted by swap_elems(), once the count is known
- * in host order. */
+ * the list bodies are converted by swap_elems(), once the count is known in
+ * host order. */
 static void swap_fixed(struct shmq_ctl_msg *m)
 {
 	bool resp = is_response(m);
@@ -248,101 +416,249 @@ static void swap_fixed(struct shmq_ctl_msg *m)
 	switch (m->type) {
 	case SHMQ_CTL_HELLO:
 		if (resp) {
-			m->u.hello_resp.server_version = htole32(m->u.hello_resp.server_version);
-			m->u.hello_resp.broker_id = htole32(m->u.hello_resp.broker_id);
-			m->u.hello_resp.session_id = htole64(m->u.hello_resp.session_id);
+			SW32(m->u.hello_resp.server_version);
+			SW32(m->u.hello_resp.broker_id);
+			SW64(m->u.hello_resp.session_id);
 		} else {
-			m->u.hello_req.client_version = htole32(m->u.hello_req.client_version);
-			m->u.hello_req.role = htole32(m->u.hello_req.role);
-			m->u.hello_req.reserved[0] = htole32(m->u.hello_req.reserved[0]);
-			m->u.hello_req.reserved[1] = htole32(m->u.hello_req.reserved[1]);
+			SW32(m->u.hello_req.client_version);
+			SW32(m->u.hello_req.role);
+			SW32(m->u.hello_req.reserved[0]);
+			SW32(m->u.hello_req.reserved[1]);
 		}
 		break;
 	case SHMQ_CTL_TOPIC_CREATE:
 	case SHMQ_CTL_TOPIC_DESCRIBE:
 		if (resp) {
-			m->u.topic_info.queues = htole32(m->u.topic_info.queues);
-			m->u.topic_info.reserved = htole32(m->u.topic_info.reserved);
-			m->u.topic_info.created_ns = htole64(m->u.topic_info.created_ns);
+			SW32(m->u.topic_info.queues);
+			SW32(m->u.topic_info.reserved);
+			SW64(m->u.topic_info.created_ns);
 		} else if (m->type == SHMQ_CTL_TOPIC_CREATE) {
-			m->u.topic_create_req.queues = htole32(m->u.topic_create_req.queues);
-			m->u.topic_create_req.reserved = htole32(m->u.topic_create_req.reserved);
+			SW32(m->u.topic_create_req.queues);
+			SW32(m->u.topic_create_req.reserved);
 		}
 		break;
 	case SHMQ_CTL_TOPIC_LIST:
-		if (resp) {
-			m->u.topic_list_resp.hdr.total = htole32(m->u.topic_list_resp.hdr.total);
-			m->u.topic_list_resp.hdr.count = htole32(m->u.topic_list_resp.hdr.count);
+	case SHMQ_CTL_RING_STATUS:
+		if (resp && m->type == SHMQ_CTL_TOPIC_LIST) {
+			SW32(m->u.topic_list_resp.hdr.total);
+			SW32(m->u.topic_list_resp.hdr.count);
+		} else if (resp) {
+			SW32(m->u.ring_status_resp.hdr.total);
+			SW32(m->u.ring_status_resp.hdr.count);
 		} else {
-			m->u.topic_list_req.start = htole32(m->u.topic_list_req.start);
-			m->u.topic_list_req.max = htole32(m->u.topic_list_req.max);
+			/* ring_status_req is a topic_list_req */
+			SW32(m->u.topic_list_req.start);
+			SW32(m->u.topic_list_req.max);
 		}
 		break;
 	case SHMQ_CTL_OPEN_QUEUE:
 		if (resp) {
-			m->u.open_queue_resp.queue = htole32(m->u.open_queue_resp.queue);
-			m->u.open_queue_resp.mode = htole32(m->u.open_queue_resp.mode);
-			m->u.open_queue_resp.ring_capacity = htole64(m->u.open_queue_resp.ring_capacity);
+			SW32(m->u.open_queue_resp.queue);
+			SW32(m->u.open_queue_resp.mode);
+			SW64(m->u.open_queue_resp.ring_capacity);
 		} else {
-			m->u.open_queue_req.queue = htole32(m->u.open_queue_req.queue);
-			m->u.open_queue_req.mode = htole32(m->u.open_queue_req.mode);
+			SW32(m->u.open_queue_req.queue);
+			SW32(m->u.open_queue_req.mode);
 		}
 		break;
 	case SHMQ_CTL_GROUP_JOIN:
+	case SHMQ_CTL_GROUP_SYNC:
 		if (resp) {
-			m->u.group_join_resp.hdr.generation = htole32(m->u.group_join_resp.hdr.generation);
-			m->u.group_join_resp.hdr.count = htole32(m->u.group_join_resp.hdr.count);
+			struct shmq_ctl_group_join_resp_hdr *h = &m->u.group_join_resp.hdr;
+			SW32(h->generation);
+			SW32(h->count);
+			SW64(h->member_id);
+			SW32(h->queues);
+			SW32(h->mode);
 			break;
 		}
-		__attribute__((fallthrough));
+		__attribute__((fallthrough)); /* the requests share a body */
 	case SHMQ_CTL_GROUP_LEAVE:
 		if (!resp) {
-			m->u.group_req.mode = htole32(m->u.group_req.mode);
-			m->u.group_req.reserved = htole32(m->u.group_req.reserved);
+			SW32(m->u.group_req.mode);
+			SW32(m->u.group_req.reserved);
 		}
 		break;
 	case SHMQ_CTL_COMMIT_OFFSET:
 		if (!resp) {
-			m->u.commit_req.queue = htole32(m->u.commit_req.queue);
-			m->u.commit_req.reserved = htole32(m->u.commit_req.reserved);
-			m->u.commit_req.offset = htole64(m->u.commit_req.offset);
+			SW32(m->u.commit_req.queue);
+			SW32(m->u.commit_req.reserved);
+			SW64(m->u.commit_req.offset);
 		}
 		break;
 	case SHMQ_CTL_STATUS:
 		if (resp) {
 			struct shmq_ctl_status_resp *s = &m->u.status_resp;
-			s->uptime_ns = htole64(s->uptime_ns);
-			s->commitlog_max_offset = htole64(s->commitlog_max_offset);
-			s->commitlog_flushed_offset = htole64(s->commitlog_flushed_offset);
-			s->topics = htole32(s->topics);
-			s->clients = htole32(s->clients);
+			SW64(s->uptime_ns);
+			SW64(s->commitlog_max_offset);
+			SW64(s->commitlog_flushed_offset);
+			SW32(s->topics);
+			SW32(s->clients);
+			SW64(s->commitlog_min_offset);
+			SW64(s->disk_total);
+			SW64(s->disk_free);
+			SW64(s->store_bytes);
+			SW64(s->messages);
+			SW32(s->rings);
+			SW32(s->fenced_rings);
+			SW32(s->pid);
+			SW32(s->flush_mode);
 		}
 		break;
 	case SHMQ_CTL_ERROR:
 		m->u.error.status = (int32_t)htole32((uint32_t)m->u.error.status);
-		m->u.error.reserved = htole32(m->u.error.reserved);
+		SW32(m->u.error.reserved);
+		break;
+	case SHMQ_CTL_QUEUE_RELEASE:
+		if (!resp) {
+			SW32(m->u.queue_release_req.queue);
+			SW32(m->u.queue_release_req.generation);
+		}
+		break;
+	case SHMQ_CTL_OPEN_SEGMENT:
+		if (resp) {
+			struct shmq_ctl_open_segment_resp *o = &m->u.open_segment_resp;
+			SW64(o->base_offset);
+			SW64(o->file_size);
+			SW64(o->written_end);
+			SW64(o->min_offset);
+		} else {
+			SW64(m->u.open_segment_req.offset);
+		}
+		break;
+	case SHMQ_CTL_OPEN_CQ:
+		if (resp) {
+			struct shmq_ctl_open_cq_resp *o = &m->u.open_cq_resp;
+			SW32(o->file_index);
+			SW32(o->entries_per_file);
+			SW64(o->min_queue_offset);
+			SW64(o->max_queue_offset);
+		} else {
+			SW32(m->u.open_cq_req.queue);
+			SW32(m->u.open_cq_req.file_index);
+		}
+		break;
+	case SHMQ_CTL_QUERY_KEY:
+		if (resp) {
+			SW32(m->u.query_resp.hdr.count);
+			SW32(m->u.query_resp.hdr.reserved);
+		} else {
+			struct shmq_ctl_query_key_req *q = &m->u.query_key_req;
+			SW64(q->begin_ms);
+			SW64(q->end_ms);
+			SW32(q->max);
+			SW32(q->reserved);
+		}
+		break;
+	case SHMQ_CTL_GROUP_PROGRESS:
+	case SHMQ_CTL_GROUP_RESET:
+		if (resp) {
+			struct shmq_ctl_progress_resp_hdr *h = &m->u.progress_resp.hdr;
+			SW32(h->count);
+			SW32(h->generation);
+			SW32(h->members);
+			SW32(h->mode);
+		} else if (m->type == SHMQ_CTL_GROUP_PROGRESS) {
+			SW32(m->u.progress_req.mode);
+			SW32(m->u.progress_req.reserved);
+		} else {
+			SW32(m->u.group_reset_req.kind);
+			SW32(m->u.group_reset_req.reserved);
+			SW64(m->u.group_reset_req.timestamp_ms);
+		}
 		break;
 	default:
 		break;
 	}
 }
 
+/* Converts the first @p count elements of a list body (count in host order,
+ * already bounded by the caller). */
 static void swap_elems(struct shmq_ctl_msg *m, uint32_t count)
 {
-	if (m->type == SHMQ_CTL_GROUP_JOIN && is_response(m))
+	if (!is_response(m))
+		return;
+	switch (m->type) {
+	case SHMQ_CTL_GROUP_JOIN:
+	case SHMQ_CTL_GROUP_SYNC:
 		for (uint32_t i = 0; i < count && i < SHMQ_CTL_QUEUES_MAX; i++)
-			m->u.group_join_resp.queues[i] = htole32(m->u.group_join_resp.queues[i]);
+			SW32(m->u.group_join_resp.queues[i]);
+		break;
+	case SHMQ_CTL_QUERY_KEY:
+		for (uint32_t i = 0; i < count && i < SHMQ_CTL_QUERY_MAX; i++) {
+			struct shmq_ctl_query_hit *h = &m->u.query_resp.hits[i];
+			SW64(h->commitlog_offset);
+			SW32(h->size);
+			SW32(h->queue);
+			SW64(h->store_ts_ms);
+		}
+		break;
+	case SHMQ_CTL_GROUP_PROGRESS:
+	case SHMQ_CTL_GROUP_RESET:
+		for (uint32_t i = 0; i < count && i < SHMQ_CTL_QUEUES_MAX; i++) {
+			struct shmq_ctl_progress_entry *e = &m->u.progress_resp.entries[i];
+			SW64(e->committed);
+			SW64(e->min_offset);
+			SW64(e->max_offset);
+			SW64(e->owner);
+		}
+		break;
+	case SHMQ_CTL_RING_STATUS:
+		for (uint32_t i = 0; i < count && i < SHMQ_CTL_RING_PAGE; i++) {
+			struct shmq_ctl_ring_entry *e = &m->u.ring_status_resp.entries[i];
+			SW32(e->queue);
+			SW32(e->fenced);
+			SW64(e->capacity);
+			SW64(e->tail);
+			SW64(e->consumed);
+			SW64(e->persisted);
+			SW64(e->flushed);
+			SW64(e->next_queue_offset);
+			SW64(e->unblocked);
+		}
+		break;
+	default:
+		break;
+	}
 }
 
+/* The element count of a list response (host order), 0 for other bodies. */
 static uint32_t host_count(const struct shmq_ctl_msg *m)
 {
 	if (!is_response(m))
 		return 0;
-	if (m->type == SHMQ_CTL_GROUP_JOIN)
-		return m->u.group_join_resp.hdr.count;
-	if (m->type == SHMQ_CTL_TOPIC_LIST)
+	switch (m->type) {
+	case SHMQ_CTL_TOPIC_LIST:
 		return m->u.topic_list_resp.hdr.count;
-	return 0;
+	case SHMQ_CTL_GROUP_JOIN:
+	case SHMQ_CTL_GROUP_SYNC:
+		return m->u.group_join_resp.hdr.count;
+	case SHMQ_CTL_QUERY_KEY:
+		return m->u.query_resp.hdr.count;
+	case SHMQ_CTL_GROUP_PROGRESS:
+	case SHMQ_CTL_GROUP_RESET:
+		return m->u.progress_resp.hdr.count;
+	case SHMQ_CTL_RING_STATUS:
+		return m->u.ring_status_resp.hdr.count;
+	default:
+		return 0;
+	}
+}
+
+/* The capacity of the element array of a list response: a larger count
+ * must not reach body_len() or swap_elems(). */
+static uint32_t count_cap(const struct shmq_ctl_msg *m)
+{
+	switch (m->type) {
+	case SHMQ_CTL_TOPIC_LIST:
+		return SHMQ_CTL_LIST_MAX;
+	case SHMQ_CTL_QUERY_KEY:
+		return SHMQ_CTL_QUERY_MAX;
+	case SHMQ_CTL_RING_STATUS:
+		return SHMQ_CTL_RING_PAGE;
+	default:
+		return SHMQ_CTL_QUEUES_MAX;
+	}
 }
 
 void shmq_ctl_msg_init(struct shmq_ctl_msg *m, uint16_t type, uint16_t flags, uint64_t request_id)
@@ -370,7 +686,12 @@ int shmq_ctl_encode(const struct shmq_ctl_msg *m, void *buf, size_t cap)
 		.length = htole32((uint32_t)blen),
 		.request_id = htole64(m->request_id),
 	};
-	struct shmq_ctl_msg le = *m;
+	/* Only the body's bytes: the swaps touch no field past body_len(), and
+	 * the union is ~33 KiB while most bodies are a few hundred bytes. */
+	struct shmq_ctl_msg le;
+	le.type = m->type;
+	le.flags = m->flags;
+	memcpy(&le.u, &m->u, blen);
 	uint32_t count = host_count(m);
 	swap_elems(&le, count);
 	swap_fixed(&le);
@@ -404,7 +725,7 @@ int shmq_ctl_decode(const void *buf, size_t len, struct shmq_ctl_msg *m)
 	/* The fixed part is now in host order: its count says how long the
 	 * body must be; bound the count before trusting it. */
 	uint32_t count = host_count(m);
-	if ((m->type == SHMQ_CTL_TOPIC_LIST && count > SHMQ_CTL_LIST_MAX) || count > SHMQ_CTL_QUEUES_MAX)
+	if (count > count_cap(m))
 		return -EBADMSG;
 	if (body_len(m) != blen)
 		return -EBADMSG;
@@ -443,6 +764,14 @@ const char *shmq_ctl_type_name(unsigned type)
 		[SHMQ_CTL_COMMIT_OFFSET] = "COMMIT_OFFSET",
 		[SHMQ_CTL_STATUS] = "STATUS",
 		[SHMQ_CTL_ERROR] = "ERROR",
+		[SHMQ_CTL_GROUP_SYNC] = "GROUP_SYNC",
+		[SHMQ_CTL_QUEUE_RELEASE] = "QUEUE_RELEASE",
+		[SHMQ_CTL_OPEN_SEGMENT] = "OPEN_SEGMENT",
+		[SHMQ_CTL_OPEN_CQ] = "OPEN_CQ",
+		[SHMQ_CTL_QUERY_KEY] = "QUERY_KEY",
+		[SHMQ_CTL_GROUP_PROGRESS] = "GROUP_PROGRESS",
+		[SHMQ_CTL_GROUP_RESET] = "GROUP_RESET",
+		[SHMQ_CTL_RING_STATUS] = "RING_STATUS",
 	};
 	if (type < SHMQ_ARRAY_SIZE(names) && names[type])
 		return names[type];

@@ -9,14 +9,33 @@
  * run the same validator, so a message that encodes also decodes, and no
  * decoder accepts what the encoder would refuse:
  *  - header: magic, version (else -EPROTONOSUPPORT), reserved = 0, known type,
- *    known flags, ERROR only as a response, HAS_FD exactly on an OPEN_QUEUE
- *    response, body length exact for the (type, direction);
+ *    known flags, ERROR only as a response, HAS_FD exactly on the OPEN_QUEUE,
+ *    GROUP_JOIN, OPEN_SEGMENT and OPEN_CQ responses, body length exact for
+ *    the (type, direction);
  *  - strings: NUL inside the field, zero bytes after it, names in the topic
  *    charset [A-Za-z0-9_.%|-] and 1..127 bytes (group may be "" in HELLO);
- *  - enums, counts (list pages <= SHMQ_CTL_LIST_MAX, queue ids and counts
- *    < / <= SHMQ_CTL_QUEUES_MAX), reserved fields zero, list pages sorted,
- *    queue assignments strictly increasing.
+ *    QUERY_KEY keys 1..255 bytes, no space, no control character (bytes
+ *    >= 0x80 are allowed: keys may be UTF-8);
+ *  - enums (modes, roles, reset kinds; 0 where a layout comment says so),
+ *    counts (list pages <= SHMQ_CTL_LIST_MAX, ring pages <=
+ *    SHMQ_CTL_RING_PAGE, query hits <= SHMQ_CTL_QUERY_MAX, queue ids and
+ *    counts < / <= SHMQ_CTL_QUEUES_MAX, a page's count <= its total),
+ *    reserved fields zero, name pages strictly increasing, ring pages
+ *    strictly increasing by (topic, queue), queue assignments strictly
+ *    increasing and below the topic's queue count;
+ *  - the invariants the layout comments state that one message can show:
+ *    STATUS min <= flushed <= max, disk_free <= disk_total, fenced_rings <=
+ *    rings; OPEN_SEGMENT min_offset <= written_end, file_size > 0 and
+ *    base + size without overflow; OPEN_CQ entries_per_file > 0 and
+ *    min <= max queue offset; progress entries min <= max offset; query
+ *    begin_ms <= end_ms; GROUP_RESET timestamp only with kind TIMESTAMP;
+ *    member ids non-zero. (OPEN_SEGMENT's base <= offset < base + size needs
+ *    the request: the client checks it.)
  * Every function is reentrant (no shared state).
+ *
+ * struct shmq_ctl_msg is large (~33 KiB, the GROUP_PROGRESS page): keep it
+ * off small stacks (fine on default 8 MiB thread stacks; static or heap in
+ * loops that hold several).
  */
 #ifndef SHMQ_COMMON_CTL_CODEC_H
 #define SHMQ_COMMON_CTL_CODEC_H
@@ -32,9 +51,28 @@ struct shmq_ctl_topic_list_resp {
 	struct shmq_ctl_topic_ref names[SHMQ_CTL_LIST_MAX];
 };
 
+/** GROUP_JOIN and GROUP_SYNC response. */
 struct shmq_ctl_group_join_resp {
 	struct shmq_ctl_group_join_resp_hdr hdr;
-	uint32_t queues[SHMQ_CTL_QUEUES_MAX];
+	uint32_t queues[SHMQ_CTL_QUEUES_MAX]; /**< hdr.count queue ids */
+};
+
+/** QUERY_KEY response. */
+struct shmq_ctl_query_resp {
+	struct shmq_ctl_query_resp_hdr hdr;
+	struct shmq_ctl_query_hit hits[SHMQ_CTL_QUERY_MAX];
+};
+
+/** GROUP_PROGRESS and GROUP_RESET response: entries[i] is queue i. */
+struct shmq_ctl_progress_resp {
+	struct shmq_ctl_progress_resp_hdr hdr;
+	struct shmq_ctl_progress_entry entries[SHMQ_CTL_QUEUES_MAX];
+};
+
+/** RING_STATUS response. */
+struct shmq_ctl_ring_status_resp {
+	struct shmq_ctl_ring_status_resp_hdr hdr;
+	struct shmq_ctl_ring_entry entries[SHMQ_CTL_RING_PAGE];
 };
 
 /** A message in host order. Zero it (shmq_ctl_msg_init) before filling. */
@@ -53,10 +91,23 @@ struct shmq_ctl_msg {
 		struct shmq_ctl_open_queue_req open_queue_req;
 		struct shmq_ctl_open_queue_resp open_queue_resp;
 		struct shmq_ctl_group_req group_req;         /**< JOIN and LEAVE */
-		struct shmq_ctl_group_join_resp group_join_resp;
+		struct shmq_ctl_group_join_resp group_join_resp; /**< JOIN and SYNC response */
 		struct shmq_ctl_commit_req commit_req;
 		struct shmq_ctl_status_resp status_resp;
 		struct shmq_ctl_error_resp error;
+		struct shmq_ctl_group_req group_sync_req;    /**< mode 0 */
+		struct shmq_ctl_queue_release_req queue_release_req;
+		struct shmq_ctl_open_segment_req open_segment_req;
+		struct shmq_ctl_open_segment_resp open_segment_resp;
+		struct shmq_ctl_open_cq_req open_cq_req;
+		struct shmq_ctl_open_cq_resp open_cq_resp;
+		struct shmq_ctl_query_key_req query_key_req;
+		struct shmq_ctl_query_resp query_resp;
+		struct shmq_ctl_group_req progress_req;      /**< mode 0 */
+		struct shmq_ctl_progress_resp progress_resp; /**< PROGRESS and RESET response */
+		struct shmq_ctl_group_reset_req group_reset_req;
+		struct shmq_ctl_topic_list_req ring_status_req; /**< max 1..SHMQ_CTL_RING_PAGE */
+		struct shmq_ctl_ring_status_resp ring_status_resp;
 	} u;
 };
 
@@ -100,6 +151,13 @@ int shmq_ctl_name_set(char dst[SHMQ_CTL_NAME_LEN], const char *src, bool allow_e
  */
 void shmq_ctl_error_init(struct shmq_ctl_msg *m, uint64_t request_id, int status,
 			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/**
+ * @brief Check a QUERY_KEY key: 1..SHMQ_CTL_KEY_LEN-1 bytes, none a space,
+ *        a control character (< 0x20, 0x7f) or NUL.
+ * @return its length, or -EINVAL.
+ */
+int shmq_ctl_key_check(const char *key);
 
 /** @brief "HELLO", "TOPIC_CREATE", ...; "UNKNOWN" for other values. */
 const char *shmq_ctl_type_name(unsigned type);

@@ -24,7 +24,8 @@
  *
  * A request carries flags = 0 (or HAS_FD never: clients never send fds). A
  * response carries RESPONSE, plus HAS_FD when exactly one fd rides along
- * (OPEN_QUEUE). A failed request is answered with type ERROR.
+ * (OPEN_QUEUE, GROUP_JOIN, OPEN_SEGMENT, OPEN_CQ). A failed request is
+ * answered with type ERROR.
  */
 #ifndef SHMQ_COMMON_CTL_LAYOUT_H
 #define SHMQ_COMMON_CTL_LAYOUT_H
@@ -37,7 +38,7 @@
 #define SHMQ_CTL_VERSION 1u
 
 /* Largest datagram either side sends or accepts (header + body). */
-#define SHMQ_CTL_MSG_MAX 16384u
+#define SHMQ_CTL_MSG_MAX 65536u
 
 /* Topic and group names: 1..127 bytes + NUL, as RocketMQ's topic limit. */
 #define SHMQ_CTL_NAME_LEN 128u
@@ -59,12 +60,22 @@ enum shmq_ctl_type {
 	SHMQ_CTL_COMMIT_OFFSET = 8,
 	SHMQ_CTL_STATUS = 9,
 	SHMQ_CTL_ERROR = 10, /* response only */
-	SHMQ_CTL_TYPE_MAX = SHMQ_CTL_ERROR,
+	SHMQ_CTL_GROUP_SYNC = 11,     /* current assignment, no fd */
+	SHMQ_CTL_QUEUE_RELEASE = 12,  /* owner gives a revoked queue back */
+	SHMQ_CTL_OPEN_SEGMENT = 13,   /* commitlog segment fd, read-only */
+	SHMQ_CTL_OPEN_CQ = 14,        /* consumequeue file fd, read-only */
+	SHMQ_CTL_QUERY_KEY = 15,      /* message key -> commitlog offsets */
+	SHMQ_CTL_GROUP_PROGRESS = 16, /* committed / max offset per queue */
+	SHMQ_CTL_GROUP_RESET = 17,    /* move a group's offsets */
+	SHMQ_CTL_RING_STATUS = 18,    /* one page of ring positions */
+	SHMQ_CTL_TYPE_MAX = SHMQ_CTL_RING_STATUS,
 };
 
 enum shmq_ctl_flags {
 	SHMQ_CTL_F_RESPONSE = 1u << 0,
-	SHMQ_CTL_F_HAS_FD = 1u << 1, /* response only: exactly one SCM_RIGHTS fd */
+	SHMQ_CTL_F_HAS_FD = 1u << 1, /* response only: exactly one SCM_RIGHTS fd;
+				      * set on OPEN_QUEUE, GROUP_JOIN, OPEN_SEGMENT
+				      * and OPEN_CQ responses, never elsewhere */
 	SHMQ_CTL_F_ALL = SHMQ_CTL_F_RESPONSE | SHMQ_CTL_F_HAS_FD,
 };
 
@@ -215,15 +226,24 @@ SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_req, topic, 128);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_req, mode, 256);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_req, reserved, 260);
 
-/* GROUP_JOIN response: followed by `count` uint32 queue ids, strictly
- * increasing, each < SHMQ_CTL_QUEUES_MAX (count <= SHMQ_CTL_QUEUES_MAX). */
+/* GROUP_JOIN and GROUP_SYNC response: followed by `count` uint32 queue ids,
+ * strictly increasing, each < `queues` (count <= queues <= SHMQ_CTL_QUEUES_MAX):
+ * the queues this member owns now. GROUP_JOIN carries HAS_FD: the group's
+ * offset table for the topic (common/offsets_layout.h), mapped read-write. A
+ * GROUP_SYNC request is a group_req with mode 0. */
 struct shmq_ctl_group_join_resp_hdr {
-	uint32_t generation; /* rebalance generation */
+	uint32_t generation; /* rebalance generation of this assignment */
 	uint32_t count;
+	uint64_t member_id;  /* this member's session id (the owner word in the table) */
+	uint32_t queues;     /* queues of the topic (entries in the offset table) */
+	uint32_t mode;       /* enum shmq_ctl_group_mode of the group */
 };
-SHMQ_ASSERT_SIZE(struct shmq_ctl_group_join_resp_hdr, 8);
+SHMQ_ASSERT_SIZE(struct shmq_ctl_group_join_resp_hdr, 24);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_join_resp_hdr, generation, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_join_resp_hdr, count, 4);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_join_resp_hdr, member_id, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_join_resp_hdr, queues, 16);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_join_resp_hdr, mode, 20);
 
 /* COMMIT_OFFSET request; GROUP_LEAVE and COMMIT_OFFSET responses are empty. */
 struct shmq_ctl_commit_req {
@@ -240,20 +260,230 @@ SHMQ_ASSERT_OFFSET(struct shmq_ctl_commit_req, queue, 256);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_commit_req, reserved, 260);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_commit_req, offset, 264);
 
-/* STATUS request is empty. */
+/* STATUS request is empty. Invariants: min <= flushed <= max offset;
+ * disk_free <= disk_total; fenced_rings <= rings. */
 struct shmq_ctl_status_resp {
 	uint64_t uptime_ns;
 	uint64_t commitlog_max_offset;
 	uint64_t commitlog_flushed_offset;
 	uint32_t topics;
 	uint32_t clients;
+	uint64_t commitlog_min_offset;
+	uint64_t disk_total;        /* bytes of the store's file system */
+	uint64_t disk_free;         /* bytes available there */
+	uint64_t store_bytes;       /* bytes of commitlog segments on disk */
+	uint64_t messages;          /* persisted by this broker run */
+	uint32_t rings;
+	uint32_t fenced_rings;
+	uint32_t pid;               /* the broker's process id */
+	uint32_t flush_mode;        /* 0 async, 1 sync */
 };
-SHMQ_ASSERT_SIZE(struct shmq_ctl_status_resp, 32);
+SHMQ_ASSERT_SIZE(struct shmq_ctl_status_resp, 88);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, uptime_ns, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, commitlog_max_offset, 8);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, commitlog_flushed_offset, 16);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, topics, 24);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, clients, 28);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, commitlog_min_offset, 32);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, disk_total, 40);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, disk_free, 48);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, store_bytes, 56);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, messages, 64);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, rings, 72);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, fenced_rings, 76);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, pid, 80);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, flush_mode, 84);
+
+/* QUEUE_RELEASE request (empty response): the member gives back a queue the
+ * broker revoked in `generation` (it stopped delivering and committed). */
+struct shmq_ctl_queue_release_req {
+	char group[SHMQ_CTL_NAME_LEN];
+	char topic[SHMQ_CTL_NAME_LEN];
+	uint32_t queue;
+	uint32_t generation;
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_queue_release_req, 264);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_queue_release_req, group, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_queue_release_req, topic, 128);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_queue_release_req, queue, 256);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_queue_release_req, generation, 260);
+
+/* OPEN_SEGMENT request: the commitlog segment holding `offset`. Needs the
+ * consume right on at least one topic. */
+struct shmq_ctl_open_segment_req {
+	uint64_t offset;
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_open_segment_req, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_segment_req, offset, 0);
+
+/* OPEN_SEGMENT response, with HAS_FD (O_RDONLY). The client maps
+ * [0, file_size) and trusts none of it: records are CRC-checked on read.
+ * Invariants: base_offset <= requested offset < base_offset + file_size;
+ * min_offset <= written_end. */
+struct shmq_ctl_open_segment_resp {
+	uint64_t base_offset;   /* commitlog offset of the file's byte 0 */
+	uint64_t file_size;     /* the segment size */
+	uint64_t written_end;   /* end of the written log when answered */
+	uint64_t min_offset;    /* oldest commitlog byte still stored */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_open_segment_resp, 32);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_segment_resp, base_offset, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_segment_resp, file_size, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_segment_resp, written_end, 16);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_segment_resp, min_offset, 24);
+
+/* OPEN_CQ request: consumequeue file `file_index` of (topic, queue). */
+struct shmq_ctl_open_cq_req {
+	char topic[SHMQ_CTL_NAME_LEN];
+	uint32_t queue;
+	uint32_t file_index;
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_open_cq_req, 136);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_cq_req, topic, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_cq_req, queue, 128);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_cq_req, file_index, 132);
+
+/* OPEN_CQ response, with HAS_FD (O_RDONLY): entry i of the file (20 bytes,
+ * broker/store/cq_layout.h) is queue offset file_index * entries_per_file + i.
+ * Invariant: min_queue_offset <= max_queue_offset. */
+struct shmq_ctl_open_cq_resp {
+	uint32_t file_index;
+	uint32_t entries_per_file;
+	uint64_t min_queue_offset; /* oldest entry still stored */
+	uint64_t max_queue_offset; /* entries below it are written */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_open_cq_resp, 24);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_cq_resp, file_index, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_cq_resp, entries_per_file, 4);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_cq_resp, min_queue_offset, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_open_cq_resp, max_queue_offset, 16);
+
+/* QUERY_KEY request: messages of `topic` whose KEYS hold `key`, stored in
+ * [begin_ms, end_ms] (0 and UINT64_MAX for all), newest first, at most
+ * `max` (1..SHMQ_CTL_QUERY_MAX). key: 1..255 bytes, no NUL, no space. */
+#define SHMQ_CTL_KEY_LEN 256u
+#define SHMQ_CTL_QUERY_MAX 64u
+struct shmq_ctl_query_key_req {
+	char topic[SHMQ_CTL_NAME_LEN];
+	char key[SHMQ_CTL_KEY_LEN];
+	uint64_t begin_ms;
+	uint64_t end_ms;
+	uint32_t max;
+	uint32_t reserved; /* 0 */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_query_key_req, 408);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_key_req, topic, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_key_req, key, 128);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_key_req, begin_ms, 384);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_key_req, end_ms, 392);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_key_req, max, 400);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_key_req, reserved, 404);
+
+/* QUERY_KEY response: header, then `count` hits (count <= SHMQ_CTL_QUERY_MAX).
+ * The client reads each record through OPEN_SEGMENT. */
+struct shmq_ctl_query_hit {
+	uint64_t commitlog_offset;
+	uint32_t size;
+	uint32_t queue;
+	uint64_t store_ts_ms;
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_query_hit, 24);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_hit, commitlog_offset, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_hit, size, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_hit, queue, 12);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_hit, store_ts_ms, 16);
+
+struct shmq_ctl_query_resp_hdr {
+	uint32_t count;
+	uint32_t reserved; /* 0 */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_query_resp_hdr, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_resp_hdr, count, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_query_resp_hdr, reserved, 4);
+
+/* GROUP_PROGRESS request is a group_req with mode 0. Response: header, then
+ * one entry per queue of the topic (count = queues <= SHMQ_CTL_QUEUES_MAX,
+ * entry i is queue i). committed = UINT64_MAX: the group never committed. */
+struct shmq_ctl_progress_entry {
+	uint64_t committed;       /* next offset the group will consume */
+	uint64_t min_offset;      /* oldest queue offset still stored */
+	uint64_t max_offset;      /* queue offsets below it are stored */
+	uint64_t owner;           /* member id owning the queue, 0 = none */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_progress_entry, 32);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_progress_entry, committed, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_progress_entry, min_offset, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_progress_entry, max_offset, 16);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_progress_entry, owner, 24);
+
+struct shmq_ctl_progress_resp_hdr {
+	uint32_t count;
+	uint32_t generation;
+	uint32_t members;
+	uint32_t mode;            /* enum shmq_ctl_group_mode, 0 = group unknown */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_progress_resp_hdr, 16);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_progress_resp_hdr, count, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_progress_resp_hdr, generation, 4);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_progress_resp_hdr, members, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_progress_resp_hdr, mode, 12);
+
+/* GROUP_RESET request (admin right on the topic); the response is a
+ * progress response showing the new offsets. Members see a new generation
+ * and restart their queues from the new offsets. */
+enum shmq_ctl_reset_kind {
+	SHMQ_CTL_RESET_TIMESTAMP = 1, /* first message stored at or after timestamp_ms */
+	SHMQ_CTL_RESET_EARLIEST = 2,
+	SHMQ_CTL_RESET_LATEST = 3,
+};
+struct shmq_ctl_group_reset_req {
+	char group[SHMQ_CTL_NAME_LEN];
+	char topic[SHMQ_CTL_NAME_LEN];
+	uint32_t kind;            /* enum shmq_ctl_reset_kind */
+	uint32_t reserved;        /* 0 */
+	uint64_t timestamp_ms;    /* 0 unless kind is TIMESTAMP */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_group_reset_req, 272);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_reset_req, group, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_reset_req, topic, 128);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_reset_req, kind, 256);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_reset_req, reserved, 260);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_group_reset_req, timestamp_ms, 264);
+
+/* RING_STATUS request is a topic_list_req (a page of rings in (topic, queue)
+ * order; max 1..SHMQ_CTL_RING_PAGE). Response: header, then `count` entries. */
+#define SHMQ_CTL_RING_PAGE 64u
+struct shmq_ctl_ring_entry {
+	char topic[SHMQ_CTL_NAME_LEN];
+	uint32_t queue;
+	uint32_t fenced;          /* 0 or 1 */
+	uint64_t capacity;
+	uint64_t tail;            /* ring positions, bytes */
+	uint64_t consumed;        /* persister's read position */
+	uint64_t persisted;       /* PERSISTED mark */
+	uint64_t flushed;         /* FLUSHED mark */
+	uint64_t next_queue_offset; /* anchor's queue offset */
+	uint64_t unblocked;       /* records of dead producers padded out */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_ring_entry, 192);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, topic, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, queue, 128);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, fenced, 132);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, capacity, 136);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, tail, 144);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, consumed, 152);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, persisted, 160);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, flushed, 168);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, next_queue_offset, 176);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_entry, unblocked, 184);
+
+struct shmq_ctl_ring_status_resp_hdr {
+	uint32_t total;           /* rings the broker has */
+	uint32_t count;           /* entries in this page */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_ring_status_resp_hdr, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_status_resp_hdr, total, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_status_resp_hdr, count, 4);
 
 /* ERROR response: status is a negative shmq status (-errno or named code). */
 struct shmq_ctl_error_resp {
@@ -273,5 +503,14 @@ static_assert(sizeof(struct shmq_ctl_hdr) + sizeof(struct shmq_ctl_topic_list_re
 static_assert(sizeof(struct shmq_ctl_hdr) + sizeof(struct shmq_ctl_group_join_resp_hdr) +
 	      SHMQ_CTL_QUEUES_MAX * sizeof(uint32_t) <= SHMQ_CTL_MSG_MAX,
 	      "GROUP_JOIN assignment must fit one datagram");
+static_assert(sizeof(struct shmq_ctl_hdr) + sizeof(struct shmq_ctl_query_resp_hdr) +
+	      SHMQ_CTL_QUERY_MAX * sizeof(struct shmq_ctl_query_hit) <= SHMQ_CTL_MSG_MAX,
+	      "QUERY_KEY page must fit one datagram");
+static_assert(sizeof(struct shmq_ctl_hdr) + sizeof(struct shmq_ctl_ring_status_resp_hdr) +
+	      SHMQ_CTL_RING_PAGE * sizeof(struct shmq_ctl_ring_entry) <= SHMQ_CTL_MSG_MAX,
+	      "RING_STATUS page must fit one datagram");
+static_assert(sizeof(struct shmq_ctl_hdr) + sizeof(struct shmq_ctl_progress_resp_hdr) +
+	      SHMQ_CTL_QUEUES_MAX * sizeof(struct shmq_ctl_progress_entry) <= SHMQ_CTL_MSG_MAX,
+	      "GROUP_PROGRESS of the largest topic must fit one datagram");
 
 #endif

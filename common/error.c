@@ -20,6 +20,9 @@ const char *shmq_strerror(int status)
 	case SHMQ_ENOTFOUND: return "not found";
 	case SHMQ_ESTALE: return "offset refers to data already removed by retention";
 	case SHMQ_ECLOSED: return "closed: object is shutting down";
+	case SHMQ_EAUTH: return "authentication failed: bad HMAC, unknown or expired session";
+	case SHMQ_EREPLAY: return "replayed or stale HELLO nonce refused";
+	case SHMQ_ESEQGAP: return "producer sequence gap: earlier messages of this producer are missing";
 	default: break;
 	}
 	if (status < 0 && status >= -SHMQ_ERRNO_MAX)

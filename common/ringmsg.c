@@ -3,6 +3,7 @@
 #include "common/ringmsg.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #define STR_MAX   65535u
@@ -82,6 +83,8 @@ int64_t shmq_ringmsg_encode(void *dst, size_t cap, const struct shmq_ringmsg_in 
 		.tags_len = (uint16_t)tags,
 		.nprops = (uint16_t)m->nprops,
 		.reserved = 0,
+		.store_offset = SHMQ_RINGMSG_RESULT_NONE,
+		.queue_offset = SHMQ_RINGMSG_RESULT_NONE,
 	};
 	char *d = dst;
 	memcpy(d, &h, sizeof(h));
@@ -108,12 +111,51 @@ static int check_str(const char *s, uint64_t n)
 	return s[n] == '\0' && memchr(s, '\0', n) == NULL;
 }
 
+#define STORE_OFF offsetof(struct shmq_ringmsg_hdr, store_offset)
+#define QUEUE_OFF offsetof(struct shmq_ringmsg_hdr, queue_offset)
+
+void shmq_ringmsg_result_set(void *payload, uint64_t store_offset, uint64_t queue_offset)
+{
+	char *p = payload;
+	if (((uintptr_t)p & 7u) != 0) {
+		memcpy(p + STORE_OFF, &store_offset, 8);
+		memcpy(p + QUEUE_OFF, &queue_offset, 8);
+		return;
+	}
+	/* relaxed: ordered for readers by the PERSISTED mark's release store
+	 * (persister), paired with their acquire of the mark; see ringmsg.h */
+	__atomic_store_n((uint64_t *)(void *)(p + STORE_OFF), store_offset, __ATOMIC_RELAXED);
+	__atomic_store_n((uint64_t *)(void *)(p + QUEUE_OFF), queue_offset, __ATOMIC_RELAXED);
+}
+
+void shmq_ringmsg_result_get(const void *payload, uint64_t *store_offset, uint64_t *queue_offset)
+{
+	const char *p = payload;
+	uint64_t s, q;
+	if (((uintptr_t)p & 7u) != 0) {
+		memcpy(&s, p + STORE_OFF, 8);
+		memcpy(&q, p + QUEUE_OFF, 8);
+	} else {
+		/* relaxed: pairs with the relaxed stores in result_set(); the
+		 * caller's acquire of the PERSISTED mark orders them */
+		s = __atomic_load_n((const uint64_t *)(const void *)(p + STORE_OFF), __ATOMIC_RELAXED);
+		q = __atomic_load_n((const uint64_t *)(const void *)(p + QUEUE_OFF), __ATOMIC_RELAXED);
+	}
+	if (store_offset)
+		*store_offset = s;
+	if (queue_offset)
+		*queue_offset = q;
+}
+
 int shmq_ringmsg_decode(const void *buf, size_t len, struct shmq_ringmsg_view *v)
 {
 	struct shmq_ringmsg_hdr h;
 	if (!buf || !v || len < sizeof(h))
 		return SHMQ_ECORRUPT;
-	memcpy(&h, buf, sizeof(h));
+	/* the content part with plain loads, the result words atomically: the
+	 * persister may be writing them in a live ring (ringmsg.h) */
+	memcpy(&h, buf, SHMQ_RINGMSG_FIXED_LEN);
+	shmq_ringmsg_result_get(buf, &h.store_offset, &h.queue_offset);
 	if (h.magic != SHMQ_RINGMSG_MAGIC || h.version != SHMQ_RINGMSG_VERSION ||
 	    h.hdr_len != SHMQ_RINGMSG_HDR_LEN || h.reserved != 0)
 		return SHMQ_ECORRUPT;
@@ -129,6 +171,8 @@ int shmq_ringmsg_decode(const void *buf, size_t len, struct shmq_ringmsg_view *v
 	v->born_host = h.born_host;
 	v->producer_id = h.producer_id;
 	v->producer_seq = h.producer_seq;
+	v->store_offset = h.store_offset;
+	v->queue_offset = h.queue_offset;
 	v->body = p;
 	v->body_len = h.body_len;
 	p += h.body_len;

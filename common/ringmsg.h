@@ -14,6 +14,15 @@
  * private copy (the producer still maps the ring and could change bytes
  * after the check): the returned pointers point into @p buf.
  *
+ * Result words (ringmsg_layout.h, version 2): the encoder writes them as
+ * SHMQ_RINGMSG_RESULT_NONE; the persister fills them in the ring with
+ * shmq_ringmsg_result_set() before it publishes PERSISTED; readers use
+ * shmq_ringmsg_result_get(). The decoder reads the header's content part
+ * with plain loads and the result words with shmq_ringmsg_result_get(), so it
+ * may run directly on a live ring payload while the persister writes them
+ * (no data race; the content it checks never changes after commit unless a
+ * producer misbehaves, which is why the broker decodes a private copy).
+ *
  * Limits (checked by both sides): keys and tags 0..65535 bytes; property keys
  * 1..255 bytes, not "KEYS" or "TAGS" (the store reserves them); property
  * values 0..65535 bytes; at most 65535 properties; payload < 4 GiB.
@@ -66,6 +75,8 @@ struct shmq_ringmsg_view {
 	const char *props;   /**< nprops x (key NUL value NUL); walk with shmq_ringmsg_prop_next() */
 	uint32_t props_len;
 	uint32_t nprops;
+	uint64_t store_offset; /**< result word as read at decode time; NONE = not set */
+	uint64_t queue_offset; /**< result word as read at decode time; NONE = not set */
 };
 
 /**
@@ -87,6 +98,30 @@ int64_t shmq_ringmsg_encode(void *dst, size_t cap, const struct shmq_ringmsg_in 
  * @return 0 or SHMQ_ECORRUPT (v is then unspecified).
  */
 int shmq_ringmsg_decode(const void *buf, size_t len, struct shmq_ringmsg_view *v);
+
+/**
+ * @brief Write the result words of the message whose payload starts at
+ * @p payload (the gating reader only, after the store appended it).
+ *
+ * Two relaxed 8-byte atomic stores. Relaxed is enough: the persister
+ * publishes the ring's PERSISTED mark past the record afterwards with a
+ * release store, and readers acquire that mark before they call
+ * shmq_ringmsg_result_get(); the mark orders the words, the atomics only
+ * keep each word untorn (and the concurrent access race-free). Ring payloads
+ * are 8-aligned; an unaligned @p payload (a private buffer) is written with
+ * memcpy, which must then not race with readers.
+ */
+void shmq_ringmsg_result_set(void *payload, uint64_t store_offset, uint64_t queue_offset);
+
+/**
+ * @brief Read the result words of the message at @p payload (relaxed 8-byte
+ * atomic loads, see shmq_ringmsg_result_set()). Either may be
+ * SHMQ_RINGMSG_RESULT_NONE: not stored yet, refused by the store, or the
+ * ring was fenced. The caller must know @p payload holds at least
+ * SHMQ_RINGMSG_HDR_LEN bytes (a record it read, not yet reclaimed: re-check
+ * with shmq_ring_read_check() after reading a live ring).
+ */
+void shmq_ringmsg_result_get(const void *payload, uint64_t *store_offset, uint64_t *queue_offset);
 
 /**
  * @brief Walk a decoded properties area: @p p starts at v->props; call

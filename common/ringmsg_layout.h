@@ -9,7 +9,7 @@
  *   offset size  field
  *   0x00    4    magic "SRMS" (u32 LE 0x534d5253)
  *   0x04    2    version (SHMQ_RINGMSG_VERSION)
- *   0x06    2    hdr_len: bytes of this header (64); the variable part
+ *   0x06    2    hdr_len: bytes of this header (80); the variable part
  *                starts there, so a later version may grow the header
  *   0x08    4    flags: the store's message flags, passed through
  *   0x0c    4    reconsume_times
@@ -23,7 +23,9 @@
  *   0x3a    2    tags_len  (without the NUL; 0 = no tags)
  *   0x3c    2    nprops: user properties in the properties area
  *   0x3e    2    reserved, must be 0
- *   0x40         body[body_len]
+ *   0x40    8    store_offset: result word, see below
+ *   0x48    8    queue_offset: result word, see below
+ *   0x50         body[body_len]
  *                keys[keys_len] NUL      (absent when keys_len == 0)
  *                tags[tags_len] NUL      (absent when tags_len == 0)
  *                props[props_len] = nprops x (key NUL value NUL)
@@ -36,6 +38,20 @@
  * checks that each NUL is where the lengths say and that no string holds an
  * inner NUL. All fields little-endian (the only byte order we target;
  * static_assert below).
+ *
+ * Result words (version 2). The producer encodes both as
+ * SHMQ_RINGMSG_RESULT_NONE. The broker's persister, after the store appended
+ * the message, writes its commitlog offset and queue offset there, IN THE
+ * RING, and only then publishes the ring's PERSISTED mark (release) past the
+ * record. Whoever acquires that mark past the record (a producer waiting in
+ * PERSISTED/DURABLE mode, a consumer) reads the words with
+ * shmq_ringmsg_result_get() and finds them set, unless the store refused the
+ * message (dropped) or the ring was fenced: NONE after PERSISTED = not stored
+ * by this path. The words are the only bytes of a committed record that ever
+ * change, they are written only by the gating reader, and always with 8-byte
+ * relaxed atomic stores on an 8-aligned address (ring payloads are 8-aligned),
+ * so a reader never sees a torn word. They are results, not message content:
+ * the decoder accepts any value in them.
  */
 #ifndef SHMQ_COMMON_RINGMSG_LAYOUT_H
 #define SHMQ_COMMON_RINGMSG_LAYOUT_H
@@ -45,7 +61,9 @@
 #include "common/compiler.h"
 
 #define SHMQ_RINGMSG_MAGIC   0x534d5253u /* "SRMS" in memory order */
-#define SHMQ_RINGMSG_VERSION 1u
+#define SHMQ_RINGMSG_VERSION 2u
+/* Value of an unset result word (as the producer encodes it). */
+#define SHMQ_RINGMSG_RESULT_NONE UINT64_MAX
 
 struct shmq_ringmsg_hdr {
 	uint32_t magic;
@@ -63,11 +81,15 @@ struct shmq_ringmsg_hdr {
 	uint16_t tags_len;
 	uint16_t nprops;
 	uint16_t reserved;
+	uint64_t store_offset;   /* result word: commitlog offset, or NONE */
+	uint64_t queue_offset;   /* result word: queue offset, or NONE */
 };
 
-#define SHMQ_RINGMSG_HDR_LEN 64u
+#define SHMQ_RINGMSG_HDR_LEN 80u
+/* Bytes of the header that are message content (before the result words). */
+#define SHMQ_RINGMSG_FIXED_LEN 64u
 
-SHMQ_ASSERT_SIZE(struct shmq_ringmsg_hdr, 64);
+SHMQ_ASSERT_SIZE(struct shmq_ringmsg_hdr, 80);
 SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, magic, 0x00);
 SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, version, 0x04);
 SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, hdr_len, 0x06);
@@ -83,7 +105,14 @@ SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, keys_len, 0x38);
 SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, tags_len, 0x3a);
 SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, nprops, 0x3c);
 SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, reserved, 0x3e);
-static_assert(SHMQ_RINGMSG_HDR_LEN == sizeof(struct shmq_ringmsg_hdr), "hdr_len of version 1");
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, store_offset, 0x40);
+SHMQ_ASSERT_OFFSET(struct shmq_ringmsg_hdr, queue_offset, 0x48);
+static_assert(SHMQ_RINGMSG_HDR_LEN == sizeof(struct shmq_ringmsg_hdr), "hdr_len of version 2");
+static_assert(SHMQ_RINGMSG_FIXED_LEN == offsetof(struct shmq_ringmsg_hdr, store_offset),
+	      "the result words follow the content part of the header");
+static_assert(offsetof(struct shmq_ringmsg_hdr, store_offset) % 8 == 0 &&
+	      offsetof(struct shmq_ringmsg_hdr, queue_offset) % 8 == 0,
+	      "result words are 8-aligned in an 8-aligned payload (atomic stores)");
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ring messages are little-endian");
 
 #endif

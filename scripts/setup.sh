@@ -7,9 +7,11 @@ PKGS=(
   build-essential pkg-config meson ninja-build python3
   clang llvm libclang-rt-14-dev      # libFuzzer targets, llvm-symbolizer
   libdpdk-dev dpdk                   # rte_ring reference, dpdk_net
+  libsodium-dev                      # dpdk_net session HMAC (HMAC-SHA256)
   libbpf-dev bpftool                 # ebpf/
   liburcu-dev libcmocka-dev
   libiniparser-dev libjson-c-dev     # broker config (INI), topic metadata (JSON)
+  libzmq3-dev                        # shmq-bench e2e: ZeroMQ ipc peer
   systemtap-sdt-dev                  # USDT probes
   util-linux procps                  # mount (disk-full tests), pgrep
 )

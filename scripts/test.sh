@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
-#   1. build (-Werror) and run the unit, stress and crash suites;
+#   1. build (-Werror) and run the unit, stress, crash and integration suites;
 #   2. the same suites again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. every libFuzzer target (clang) for a bounded time, from its seed corpus.
 # Ends with one line: "N passed, N failed, N skipped".
@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
 
-SUITES=(--suite unit --suite stress --suite crash)
+SUITES=(--suite unit --suite stress --suite crash --suite integration)
 FUZZ_SECONDS=${SHMQ_FUZZ_SECONDS:-60}
 logs=()
 status=0

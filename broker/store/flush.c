@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker/store/flush.h"
 #include "common/atomic.h"
@@ -26,23 +29,61 @@ static void abs_deadline(struct timespec *ts, uint64_t ns)
  * fdatasync, which costs much less than two small ones. A lone appender
  * (estimate <= 1) is never delayed. Measured (bench store --quick, 3 runs
  * each, 2026-11-24): records per fdatasync 8.8 -> 16.0 with 16 appenders and
- * 2.2 -> 4.0 with 4; records/s +5-20 % (noisy); 1 appender unchanged. The
- * ratio stays far from 16x because a 16-record fdatasync under that load takes
- * ~400-600 us, against ~200 us for one record alone.
+ * 2.2 -> 4.0 with 4; records/s +5-20 % (noisy); 1 appender unchanged.
+ * Re-measured after commitlog.h L5/L6 made an fdatasync cheap (~110-250 us
+ * for 1 to 16 records): with the window or without it (starting a round as
+ * soon as one waiter asks, ~5.5 records per fdatasync) 16 appenders reach
+ * the same records/s within noise (medians of 5 alternated runs 34-37 k/s),
+ * so the window stays: it needs 3x fewer fdatasyncs for the same work.
+ *
+ * Pipelining (a second flusher thread starting the next round while one is
+ * inside fdatasync, each thread on its own file descriptor so that a
+ * writeback error could not be consumed by the other's sync) was built and
+ * measured, and not kept: two fdatasyncs of one file do overlap in the
+ * kernel here (two threads, 4 KiB base pages, pre-written blocks: 1.4-4x the
+ * syncs per second of one), but the store's 16 appenders are bound by CPU
+ * (~20 us of context switches per record on 2 vCPUs), not by the device;
+ * medians of 6 alternated runs were 35 k/s with two lanes vs 39 k/s with one.
  */
 #define GATHER_MAX_NS 200000ull
+
+/* Private futex: the waiter word lives on a waiting thread's stack. */
+static void futex_wait_until(_Atomic uint32_t *word, uint32_t expected, const struct timespec *abs)
+{
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline (NULL: none) */
+	(void)syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, expected, abs, NULL,
+		      FUTEX_BITSET_MATCH_ANY);
+}
+
+static void futex_wake_one(_Atomic uint32_t *word)
+{
+	(void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
 
 /*
  * F5: a broadcast on one shared condition variable woke every waiter after
  * each round, including those that had arrived during the sync and were not
  * yet durable: on 2 cores those futile wake-ups (25-30 us each) delayed the
- * appenders the next round needed. Each waiter now has its own condvar and
- * only the ones a round made durable are woken.
+ * appenders the next round needed. Each waiter now sleeps on its own word
+ * and only the ones a round made durable are woken.
+ *
+ * The wake-ups are issued after `mu` is released: a waiter woken while the
+ * waker held `mu` (as pthread_cond_signal under the mutex does) ran only to
+ * block again on `mu` — two context switches per record instead of one, the
+ * largest single cost in a profile of 16 appenders (perf: schedule() and
+ * try_to_wake_up() ~55 % of the samples). A durable waiter is unlinked
+ * under `mu`; the waker then reads its `next` and stores WAITER_DONE
+ * (release) as its last access to the waiter, which may return and reuse
+ * that stack at once. The futex wake that follows may therefore reach a
+ * reused address: at worst a spurious wake-up, which every futex user
+ * tolerates.
  */
-/* Wake the waiters that are now durable (F5); mu held. */
-static void wake_durable_locked(shmq_flusher_t *f, uint64_t flushed)
+enum { WAITER_SLEEPING = 0, WAITER_DONE = 1, WAITER_RECHECK = 2 };
+
+/* Unlink the waiters now durable into a chain (through `next`); mu held. */
+static struct shmq_flush_waiter *take_durable_locked(shmq_flusher_t *f, uint64_t flushed)
 {
-	struct shmq_flush_waiter *w = f->waiters, *next;
+	struct shmq_flush_waiter *w = f->waiters, *next, *chain = NULL;
 	for (; w; w = next) {
 		next = w->next;
 		if (w->end > flushed)
@@ -54,16 +95,36 @@ static void wake_durable_locked(shmq_flusher_t *f, uint64_t flushed)
 		if (w->next)
 			w->next->prev = w->prev;
 		f->n_waiters--;
-		w->done = true;
-		pthread_cond_signal(&w->cv);
+		w->taken = true;
+		w->next = chain;
+		chain = w;
+	}
+	return chain;
+}
+
+/* Wake a chain from take_durable_locked(); mu NOT held. */
+static void wake_chain(struct shmq_flush_waiter *w)
+{
+	while (w) {
+		struct shmq_flush_waiter *next = w->next;
+		_Atomic uint32_t *word = &w->state;
+		/* release: pairs with the acquire in shmq_flusher_wait(); the
+		 * last access to *w (the waiter may return from here on) */
+		atomic_store_explicit(word, WAITER_DONE, memory_order_release);
+		futex_wake_one(word);
+		w = next;
 	}
 }
 
-/* Poison and stop: every waiter re-checks its state; mu held. */
+/* Poison and stop: every linked waiter re-checks; mu held, so none of them
+ * can unlink itself and return while we touch it. */
 static void wake_all_locked(shmq_flusher_t *f)
 {
-	for (struct shmq_flush_waiter *w = f->waiters; w; w = w->next)
-		pthread_cond_signal(&w->cv);
+	for (struct shmq_flush_waiter *w = f->waiters; w; w = w->next) {
+		/* relaxed: the waiter reads it again under mu before acting on it */
+		atomic_store_explicit(&w->state, WAITER_RECHECK, memory_order_relaxed);
+		futex_wake_one(&w->state);
+	}
 }
 
 void shmq_flusher_poison(shmq_flusher_t *f, int neg_errno)
@@ -108,8 +169,9 @@ static int flush_round(shmq_flusher_t *f, int inject, bool final)
 		f->siblings = n >= f->siblings ? n : n + (f->siblings - n) / 2;
 		/* release: pairs with the acquire in shmq_flusher_flushed() (F2) */
 		atomic_store_explicit(&f->flushed, target, memory_order_release);
-		wake_durable_locked(f, target);
+		struct shmq_flush_waiter *durable = take_durable_locked(f, target);
 		pthread_mutex_unlock(&f->mu);
+		wake_chain(durable); /* F5: outside mu */
 	}
 	if (f->ops.after_flush) {
 		rc = f->ops.after_flush(f->arg, shmq_flusher_flushed(f), final);
@@ -241,6 +303,18 @@ void shmq_flusher_note_written(shmq_flusher_t *f, uint64_t written)
 	pthread_mutex_unlock(&f->mu);
 }
 
+/* Unlink @p me (timed out or poisoned, still linked); mu held. */
+static void unlink_self_locked(shmq_flusher_t *f, struct shmq_flush_waiter *me)
+{
+	if (me->prev)
+		me->prev->next = me->next;
+	else
+		f->waiters = me->next;
+	if (me->next)
+		me->next->prev = me->prev;
+	f->n_waiters--;
+}
+
 int shmq_flusher_wait(shmq_flusher_t *f, uint64_t end, uint64_t timeout_ns)
 {
 	if (shmq_flusher_poisoned(f))
@@ -253,52 +327,68 @@ int shmq_flusher_wait(shmq_flusher_t *f, uint64_t end, uint64_t timeout_ns)
 	bool forever = timeout_ns == UINT64_MAX;
 	if (!forever)
 		abs_deadline(&ts, timeout_ns);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	struct shmq_flush_waiter me = { .end = end };
-	pthread_cond_init(&me.cv, &ca);
-	pthread_condattr_destroy(&ca);
+	atomic_init(&me.state, WAITER_SLEEPING);
 	int rc = 0;
 	pthread_mutex_lock(&f->mu);
-	/* re-check under mu: flush_round() stores `flushed` and wakes under mu */
+	/* re-check under mu: a round stores `flushed` and unlinks under mu */
 	if (shmq_flusher_flushed(f) >= end) {
-		me.done = true;
-	} else {
-		me.next = f->waiters;
-		if (me.next)
-			me.next->prev = &me;
-		f->waiters = &me;
-		f->n_waiters++;
-		bool wake = false;
-		if (f->requested < end) {
-			f->requested = end;
-			wake = f->gather_target == 0; /* a gathering flusher wants the count */
-		}
-		if (f->gather_target && f->n_waiters >= f->gather_target)
-			wake = true;
-		if (wake)
-			pthread_cond_signal(&f->work_cv);
+		pthread_mutex_unlock(&f->mu);
+		return 0;
 	}
-	while (!me.done && !shmq_flusher_poisoned(f)) {
-		int w = forever ? pthread_cond_wait(&me.cv, &f->mu)
-				: pthread_cond_timedwait(&me.cv, &f->mu, &ts);
-		if (w == ETIMEDOUT) {
-			rc = -ETIMEDOUT;
-			break;
-		}
+	me.next = f->waiters;
+	if (me.next)
+		me.next->prev = &me;
+	f->waiters = &me;
+	f->n_waiters++;
+	bool wake = false;
+	if (f->requested < end) {
+		f->requested = end;
+		wake = f->gather_target == 0; /* a gathering flusher wants the count */
 	}
-	if (!me.done) { /* timed out or poisoned: still linked */
-		if (me.prev)
-			me.prev->next = me.next;
-		else
-			f->waiters = me.next;
-		if (me.next)
-			me.next->prev = me.prev;
-		f->n_waiters--;
-	}
+	if (f->gather_target && f->n_waiters >= f->gather_target)
+		wake = true;
+	if (wake)
+		pthread_cond_signal(&f->work_cv);
 	pthread_mutex_unlock(&f->mu);
-	pthread_cond_destroy(&me.cv);
+	bool expired = false;
+	for (;;) {
+		/* acquire: pairs with the release in wake_chain(); the round's
+		 * `flushed` store is visible */
+		uint32_t st = atomic_load_explicit(&me.state, memory_order_acquire);
+		if (st == WAITER_DONE)
+			break; /* unlinked by the round that made us durable */
+		if (st == WAITER_RECHECK || expired || shmq_flusher_poisoned(f)) {
+			pthread_mutex_lock(&f->mu);
+			if (me.taken) {
+				/* a round unlinked us and is about to store DONE: its
+				 * store is its last access to `me`, so wait for it */
+				pthread_mutex_unlock(&f->mu);
+				/* acquire: as above */
+				while ((st = atomic_load_explicit(&me.state, memory_order_acquire)) !=
+				       WAITER_DONE)
+					futex_wait_until(&me.state, st, NULL);
+				break;
+			}
+			if (shmq_flusher_poisoned(f) || expired) {
+				unlink_self_locked(f, &me);
+				pthread_mutex_unlock(&f->mu);
+				rc = expired ? -ETIMEDOUT : SHMQ_EPOISONED;
+				break;
+			}
+			/* relaxed: RECHECK is only written under mu, which we hold */
+			atomic_store_explicit(&me.state, WAITER_SLEEPING, memory_order_relaxed);
+			pthread_mutex_unlock(&f->mu);
+			continue;
+		}
+		futex_wait_until(&me.state, WAITER_SLEEPING, forever ? NULL : &ts);
+		if (!forever) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			expired = now.tv_sec > ts.tv_sec ||
+				  (now.tv_sec == ts.tv_sec && now.tv_nsec >= ts.tv_nsec);
+		}
+	}
 	if (shmq_flusher_poisoned(f))
 		return SHMQ_EPOISONED; /* S4: never report durable what is not */
 	if (rc == -ETIMEDOUT && shmq_flusher_flushed(f) >= end)

@@ -19,8 +19,9 @@
  *    waiters are pending or a bounded window (GATHER_* in flush.c) expires.
  *    It never delays for a lone waiter, and the delay only postpones an
  *    acknowledgement: F1/F2 are unchanged.
- *  - F5 targeted wake-up: each waiter sleeps on its own condition variable;
- *    a round wakes only the waiters it made durable (poison wakes all).
+ *  - F5 targeted wake-up: each waiter sleeps on its own futex word; a round
+ *    wakes only the waiters it made durable, after releasing the lock
+ *    (poison and stop wake all).
  */
 #ifndef SHMQ_BROKER_STORE_FLUSH_H
 #define SHMQ_BROKER_STORE_FLUSH_H
@@ -43,8 +44,8 @@ struct shmq_flush_ops {
 struct shmq_flush_waiter {
 	struct shmq_flush_waiter *next, *prev;
 	uint64_t end;
-	pthread_cond_t cv;
-	bool done;                  /* under mu: flushed >= end, unlinked by the flusher */
+	_Atomic uint32_t state;     /* futex word, F5 (WAITER_* in flush.c) */
+	bool taken;                 /* under mu: unlinked by a round; DONE follows */
 };
 
 typedef struct shmq_flusher {

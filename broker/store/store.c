@@ -316,6 +316,7 @@ int shmq_store_open(const struct shmq_store_opts *opts, shmq_store_t **out,
 	rc = shmq_cl_open(path, s->o.segment_size, !s->o.no_prefault, &s->cl);
 	if (rc < 0)
 		goto fail;
+	shmq_cl_set_sync_mode(s->cl, s->o.flush_mode == SHMQ_FLUSH_SYNC); /* L5 */
 	snprintf(path, sizeof(path), "%s/index", s->dir);
 	if (mkdir(path, 0755) != 0 && errno != EEXIST) {
 		rc = -errno;

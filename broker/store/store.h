@@ -300,6 +300,27 @@ int shmq_store_query_key(shmq_store_t *s, const char *topic, const char *key,
  * malformed; SHMQ_ENOTFOUND if it names another broker. */
 int shmq_store_read_msgid(shmq_store_t *s, const char *msg_id, struct shmq_store_view *v);
 
+/**
+ * @brief A new O_RDONLY|O_CLOEXEC fd of the commitlog segment holding
+ * @p offset (any byte of the segment, written or not), with the segment's
+ * base offset and size, for a reader that maps it (OPEN_SEGMENT). The caller
+ * owns the fd. Any thread.
+ * @return 0; SHMQ_ENOTFOUND if no segment holds @p offset (deleted by
+ *         retention, or past the last segment); -errno.
+ */
+int shmq_store_segment_fd(shmq_store_t *s, uint64_t offset, int *fd, uint64_t *base,
+			  uint64_t *file_size);
+
+/**
+ * @brief A new O_RDONLY|O_CLOEXEC fd of consumequeue file @p file_index of
+ * (topic, queue) (entry i of it is queue offset file_index * epf + i), and
+ * the entries per file (OPEN_CQ). The caller owns the fd. Any thread.
+ * @return 0; SHMQ_ENOTFOUND (queue never written, file deleted by retention
+ *         or not created yet); -EINVAL (bad topic); -errno.
+ */
+int shmq_store_cq_fd(shmq_store_t *s, const char *topic, uint32_t queue, uint32_t file_index,
+		     int *fd, uint32_t *entries_per_file);
+
 uint64_t shmq_store_min_offset(shmq_store_t *s);     /**< first byte still stored */
 uint64_t shmq_store_max_offset(shmq_store_t *s);     /**< end of the written log */
 uint64_t shmq_store_flushed_offset(shmq_store_t *s); /**< end of the durable log */

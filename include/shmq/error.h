@@ -40,6 +40,11 @@ enum shmq_status {
 	SHMQ_ENOTFOUND      = -10202, /**< no record/entry at that offset or key */
 	SHMQ_ESTALE         = -10203, /**< offset refers to data already deleted by retention */
 	SHMQ_ECLOSED        = -10204, /**< object is shutting down */
+
+	/* --- network (dpdk_net/) --- */
+	SHMQ_EAUTH          = -10500, /**< peer failed authentication (bad HMAC, unknown or expired session) */
+	SHMQ_EREPLAY        = -10501, /**< replayed or stale HELLO nonce */
+	SHMQ_ESEQGAP        = -10502, /**< producer sequence gap: earlier messages missing */
 };
 
 /**

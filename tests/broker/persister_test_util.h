@@ -210,4 +210,60 @@ static inline int64_t pt_check_queue(shmq_store_t *s, const char *topic, uint32_
 	return (int64_t)max;
 }
 
+/*
+ * P3 (persister.h): walk @p r from its oldest readable record up to its
+ * PERSISTED mark as a non-gating reader; every message there must carry
+ * result words naming where the store holds it: the record at that queue
+ * offset of (topic, q) has that commitlog offset and the message's
+ * (producer id, seq). @return messages checked, or -1 after printing the
+ * first violation.
+ */
+static inline int64_t pt_check_ring_results(shmq_store_t *s, shmq_ring_t *r, const char *topic,
+					    uint32_t q)
+{
+	static struct shmq_ring_msg msgs[SHMQ_RING_BATCH_MAX];
+	uint64_t start = shmq_ring_oldest(r), pos = start;
+	uint64_t persisted = shmq_ring_mark(r, SHMQ_RING_MARK_PERSISTED);
+	int64_t checked = 0;
+	while (pos < persisted) {
+		int n = shmq_ring_read(r, &pos, msgs, SHMQ_RING_BATCH_MAX);
+		if (n <= 0) {
+			fprintf(stderr, "%s/%u: ring read at %" PRIu64 ": %d\n", topic, q, pos, n);
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].next_pos > persisted)
+				break;
+			struct shmq_ringmsg_view v;
+			uint64_t so, qo;
+			shmq_ringmsg_result_get(msgs[i].data, &so, &qo);
+			struct shmq_store_view sv;
+			int rc = shmq_ringmsg_decode(msgs[i].data, msgs[i].len, &v);
+			if (rc == 0 && qo != SHMQ_RINGMSG_RESULT_NONE)
+				rc = shmq_store_read_queue(s, topic, q, qo, &sv);
+			else if (rc == 0)
+				rc = SHMQ_ENOTFOUND;
+			if (rc == 0) {
+				bool same = sv.commitlog_offset == so && sv.producer_id == v.producer_id &&
+					    sv.producer_seq == v.producer_seq;
+				shmq_store_view_release(s, &sv);
+				if (!same)
+					rc = SHMQ_ECORRUPT;
+			}
+			if (rc != 0) {
+				fprintf(stderr, "%s/%u: ring record %" PRIu64 " message %u: result words "
+					"(%" PRIu64 ", %" PRIu64 ") do not name the stored message: %s\n",
+					topic, q, msgs[i].pos, msgs[i].index, so, qo, shmq_strerror(rc));
+				return -1;
+			}
+			checked++;
+		}
+	}
+	if (shmq_ring_read_check(r, start) != 0) {
+		fprintf(stderr, "%s/%u: ring reclaimed while checked\n", topic, q);
+		return -1;
+	}
+	return checked;
+}
+
 #endif

@@ -88,6 +88,32 @@ static void env_teardown(struct env *e)
 #define P_SYNC_WAIT 1u  /* wait for the FLUSHED mark after every record */
 #define P_CORRUPT3  2u  /* write one garbage message into ring 3 halfway */
 
+/* The @p cnt messages of the record at @p pos, read after the FLUSHED mark
+ * passed it: result words set, queue offsets consecutive. 0, or 1 if the
+ * record was reclaimed meanwhile (the check is then skipped), or -1. */
+static int check_own_results(shmq_ring_t *r, uint64_t pos, uint32_t cnt)
+{
+	struct shmq_ring_msg msgs[SHMQ_RING_BATCH_MAX];
+	uint64_t at = pos, so[SHMQ_RING_BATCH_MAX], qo[SHMQ_RING_BATCH_MAX];
+	int n = shmq_ring_read(r, &at, msgs, SHMQ_RING_BATCH_MAX);
+	if (n == SHMQ_EOVERRUN)
+		return 1;
+	if (n < (int)cnt)
+		return -1;
+	for (uint32_t i = 0; i < cnt; i++) {
+		if (msgs[i].pos != pos)
+			return -1;
+		shmq_ringmsg_result_get(msgs[i].data, &so[i], &qo[i]);
+	}
+	if (shmq_ring_read_check(r, pos) != 0)
+		return 1;
+	for (uint32_t i = 0; i < cnt; i++)
+		if (so[i] == SHMQ_RINGMSG_RESULT_NONE || qo[i] != qo[0] + i ||
+		    (i > 0 && so[i] <= so[i - 1]))
+			return -1;
+	return 0;
+}
+
 /* Producer @p id: n messages per ring, singles and batches of up to 8, the
  * rings visited in a random order. Stops writing to a fenced ring. */
 static int producer(const struct env *e, unsigned id, uint64_t n, uint64_t seed, unsigned mode)
@@ -136,6 +162,14 @@ static int producer(const struct env *e, unsigned id, uint64_t n, uint64_t seed,
 			if (rc != 0) {
 				fprintf(stderr, "producer %u: FLUSHED wait: %s\n", id, shmq_strerror(rc));
 				return 4;
+			}
+			/* P3, as a PERSISTED/DURABLE send reads its result: the
+			 * mark past the record orders the persister's result words */
+			rc = check_own_results(ring[r], pos, cnt);
+			if (rc != 0) {
+				fprintf(stderr, "producer %u ring %u record %" PRIu64 ": result words "
+					"unset or not consecutive (%d)\n", id, r, pos, rc);
+				return 5;
 			}
 		}
 	}
@@ -189,9 +223,11 @@ static void test_every_message_stored_exactly_once_in_ring_order(void **state)
 	uint64_t expect[NPROD];
 	for (unsigned i = 0; i < NPROD; i++)
 		expect[i] = n;
-	for (unsigned r = 0; r < NRINGS; r++)
+	for (unsigned r = 0; r < NRINGS; r++) {
 		assert_int_equal(pt_check_queue(e.store, topic_of(r), r % 2, expect, NPROD),
 				 (int64_t)(n * NPROD));
+		assert_true(pt_check_ring_results(e.store, e.ring[r], topic_of(r), r % 2) >= 0);
+	}
 	uint64_t offs[4];
 	char key[32];
 	snprintf(key, sizeof(key), "k2-%" PRIu64, n - 1);
@@ -222,6 +258,7 @@ static void test_corrupt_ring_is_fenced_while_other_rings_keep_flowing(void **st
 		assert_false(shmq_persister_ring_fenced(e.p, e.ring[r]));
 		assert_int_equal(pt_check_queue(e.store, topic_of(r), r % 2, expect, NPROD),
 				 (int64_t)(n * NPROD));
+		assert_true(pt_check_ring_results(e.store, e.ring[r], topic_of(r), r % 2) >= 0);
 	}
 	/* the fenced queue holds a clean prefix: order and integrity hold */
 	int64_t got = pt_check_queue(e.store, topic_of(3), 1, NULL, NPROD);
@@ -245,6 +282,7 @@ static void test_sync_producers_are_woken_after_group_commit(void **state)
 	for (unsigned r = 0; r < NRINGS; r++) {
 		assert_int_equal(pt_check_queue(e.store, topic_of(r), r % 2, expect, NPROD),
 				 (int64_t)(n * NPROD));
+		assert_true(pt_check_ring_results(e.store, e.ring[r], topic_of(r), r % 2) >= 0);
 		/* each producer was released only by the FLUSHED mark */
 		assert_int_equal(shmq_ring_mark(e.ring[r], SHMQ_RING_MARK_FLUSHED),
 				 shmq_ring_tail(e.ring[r]));

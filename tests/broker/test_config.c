@@ -86,6 +86,10 @@ static void test_embedded_defaults_work_without_any_file_or_flag(void **state)
 	assert_false(c.auto_create_topics);
 	assert_int_equal(c.default_queues, 4);
 	assert_int_equal(c.offset_persist_interval_ms, 5000);
+	assert_int_equal(c.revoke_timeout_ms, 10000);
+	assert_int_equal(c.retention_check_interval_ms, 60000);
+	assert_int_equal(c.shutdown_drain_ms, 5000);
+	assert_string_equal(c.pid_file, "");
 	assert_int_equal(c.log_level, SHMQ_LOG_INFO);
 	assert_string_equal(c.log_file, "");
 	assert_int_equal(c.acl_default_rights, 0);
@@ -339,7 +343,7 @@ static void test_help_documents_every_option_that_print_shows(void **state)
 			fail_msg("--help does not document %s.%s", section, key);
 		keys++;
 	}
-	assert_int_equal(keys, 20);
+	assert_int_equal(keys, 24);
 	assert_non_null(strstr(help, "--segment-size VALUE"));
 	assert_non_null(strstr(help, "--config FILE"));
 	assert_non_null(strstr(help, "--acl PATTERN=SPEC"));
