@@ -20,12 +20,15 @@
  * (tests); by default they stay, so bpftool can read the last values and a
  * restarted loader continues the counts.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <linux/types.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

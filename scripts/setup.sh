@@ -9,6 +9,7 @@ PKGS=(
   libdpdk-dev dpdk                   # rte_ring reference, dpdk_net
   libsodium-dev                      # dpdk_net session HMAC (HMAC-SHA256)
   libbpf-dev bpftool                 # ebpf/
+  libmicrohttpd-dev                  # ebpf/: shmq-probe's /metrics
   liburcu-dev libcmocka-dev
   libiniparser-dev libjson-c-dev     # broker config (INI), topic metadata (JSON)
   libzmq3-dev                        # shmq-bench e2e: ZeroMQ ipc peer
