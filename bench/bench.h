@@ -9,9 +9,11 @@ int shmq_bench_ring(int argc, char **argv);
 int shmq_bench_store(int argc, char **argv);
 int shmq_bench_e2e(int argc, char **argv);
 
-/** The ring-only one-way latency run of `shmq-bench ring` (64 B every 2 us,
- * producer thread on @p cpu_a, reader on @p cpu_b; pins the calling thread to
- * @p cpu_a), for `shmq-bench e2e` to report against. 0 or -errno. */
-int shmq_bench_ring_latency(int cpu_a, int cpu_b, int quick, double *p50, double *p99, double *p999);
+/** The ring-only one-way latency run of `shmq-bench ring` (64 B every
+ * @p interval_ns, 0 = its own 2 us; producer thread on @p cpu_a, reader on
+ * @p cpu_b; pins the calling thread to @p cpu_a), for `shmq-bench e2e` to
+ * report against at the same rate. 0 or -errno. */
+int shmq_bench_ring_latency(int cpu_a, int cpu_b, int quick, double interval_ns, double *p50, double *p99,
+			    double *p999);
 
 #endif

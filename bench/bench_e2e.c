@@ -7,8 +7,8 @@
  * with sync flush, and forks producers pinned to one CPU and the consumer
  * pinned to the other; each child is an ordinary libshmq client.
  *
- *  1. One-way latency, 64 B and 1 KiB, one message every 20 us (--interval-us;
- *     the ZeroMQ reference at the same rate): the producer
+ *  1. One-way latency, 64 B and 1 KiB, one message every 2 us (--interval-us;
+ *     the ring-only and ZeroMQ references at the same rate): the producer
  *     (SHMQ_DELIVERY_RING) writes CLOCK_MONOTONIC into the body, the consumer
  *     (IMMEDIATE visibility, and PERSISTED for 64 B) takes the difference on
  *     receipt. The same clock in every process.
@@ -30,11 +30,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,11 +44,15 @@
 
 #include "bench/bench.h"
 #include "bench/bench_util.h"
+#include "broker/persister.h"
+#include "broker/store/store.h"
 #include "common/atomic.h"
+#include "common/ringmsg.h"
 #include "shmq/shmq.h"
+#include "tests/common/tmpdir.h"
 #include "tests/integration/itest.h"
 
-#define LAT_INTERVAL_DEFAULT_NS 20000u
+#define LAT_INTERVAL_DEFAULT_NS 2000u
 #define TP_BATCH 32u
 #define DURABLE_PRODUCERS 16
 #define MAX_PRODUCERS DURABLE_PRODUCERS
@@ -62,6 +68,7 @@ struct e2e_cfg {
 	int cpus[2];
 	size_t lat_samples;
 	char shmqd[PATH_MAX];
+	char only[64];     /* --only: run the configurations whose name has it */
 };
 
 /* One measurement; lives in MAP_SHARED memory so forked children fill it. */
@@ -88,14 +95,58 @@ struct run {
 	/* consumer results */
 	uint64_t received, t_last_ns, bad;
 	double p50, p99, p999, max;
+	/* CPU time spent during the run (ns): producers (summed), consumer,
+	 * broker (every thread), for the per-message cost columns */
+	_Atomic uint64_t prod_cpu_ns;
+	uint64_t cons_cpu_ns, broker_cpu_ns;
+	pid_t broker_pid;     /* set by the parent: whose CPU time to count */
 	/* what the table and JSON print */
 	double msgs_per_s;
 	int ok;
+	int skipped;          /* left out by --only */
 };
 
 static uint64_t now_ns(void)
 {
 	return itest_now_ns();
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of every thread of @p pid so far (ns, from schedstat); 0 if gone. */
+static uint64_t proc_cpu_ns(pid_t pid)
+{
+	char path[64];
+	uint64_t sum = 0;
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char p2[300];
+		unsigned long long ns;
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p2, sizeof(p2), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+		f = fopen(p2, "r");
+		if (f && fscanf(f, "%llu", &ns) == 1)
+			sum += ns;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return sum;
 }
 
 static void set_err(struct run *r, int rc)
@@ -300,10 +351,11 @@ static int shmq_consumer_child(struct run *r, int index)
 	struct shmq_msg_view *v = calloc(POLL_MAX, sizeof(*v));
 	shmq_client_t *c = NULL;
 	shmq_consumer_t *cs = NULL;
-	uint64_t *samples = NULL, n = 0, idle_since = 0;
+	uint64_t *samples = NULL, n = 0, idle_since = 0, cpu0 = 0;
 	int rc;
 
 	(void)index;
+	prctl(PR_SET_NAME, "e2e-consumer");
 	snprintf(group, sizeof(group), "%s-g", r->topic);
 	if (!v)
 		return -ENOMEM;
@@ -316,6 +368,7 @@ static int shmq_consumer_child(struct run *r, int index)
 		goto out;
 	/* release: pairs with the parent's acquire; the consumer is in its group */
 	atomic_store_explicit(&r->consumer_ready, 1, memory_order_release);
+	cpu0 = cpu_ns();
 	for (;;) {
 		int k = shmq_consumer_poll(cs, v, POLL_MAX, 100 * 1000 * 1000);
 		uint64_t t = now_ns();
@@ -365,6 +418,7 @@ static int shmq_consumer_child(struct run *r, int index)
 			break;
 	}
 	r->received = n;
+	r->cons_cpu_ns = cpu0 ? cpu_ns() - cpu0 : 0;
 	if (samples && n >= r->lat_n)
 		lat_stats(r, samples, r->lat_n);
 out:
@@ -383,10 +437,11 @@ static int shmq_producer_child(struct run *r, int index)
 	unsigned char body[TP_BATCH][1024];
 	shmq_client_t *c = NULL;
 	shmq_producer_t *p = NULL;
-	uint64_t n = 0, bp = 0, start, end;
+	uint64_t n = 0, bp = 0, start, end, cpu0 = 0;
 	int rc;
 
 	(void)index;
+	prctl(PR_SET_NAME, "e2e-producer");
 	memset(m, 0, sizeof(m));
 	memset(body, 0, sizeof(body));
 	for (unsigned i = 0; i < TP_BATCH; i++) {
@@ -399,6 +454,7 @@ static int shmq_producer_child(struct run *r, int index)
 	if (rc)
 		goto out;
 	wait_flag(&r->go, r);
+	cpu0 = cpu_ns();
 	start = now_ns();
 	end = start + (uint64_t)(r->duration * 1e9);
 	for (;;) {
@@ -436,6 +492,8 @@ static int shmq_producer_child(struct run *r, int index)
 		break;
 	}
 out:
+	/* relaxed: read by the parent after waitpid() */
+	atomic_fetch_add_explicit(&r->prod_cpu_ns, cpu0 ? cpu_ns() - cpu0 : 0, memory_order_relaxed);
 	/* relaxed: published by the release decrement of producers_left below */
 	atomic_fetch_add_explicit(&r->sent, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->backpressured, bp, memory_order_relaxed);
@@ -451,8 +509,125 @@ out:
 static int ring_ref_child(struct run *r, int index)
 {
 	(void)index;
-	return shmq_bench_ring_latency(r->ref_cpus[0], r->ref_cpus[1], r->ref_quick, &r->p50, &r->p99,
-				       &r->p999);
+	return shmq_bench_ring_latency(r->ref_cpus[0], r->ref_cpus[1], r->ref_quick, (double)lat_interval_ns,
+				       &r->p50, &r->p99, &r->p999);
+}
+
+/* ---- the persister alone (no producer or consumer running) ---- */
+
+/* Thread CPU time (ns). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct pers_result {
+	int ok;
+	uint64_t msgs;
+	double ns_per_msg;     /* persister thread CPU per message */
+	double open_s;         /* store open: includes prefaulting the first segment */
+};
+
+/* Fill @p ring with 64 B messages, batched as the producer does (32 per
+ * record, ringmsg encoding), until about @p want are in or it is full. */
+static uint64_t pers_fill(shmq_ring_t *ring, uint64_t want, uint64_t *seq)
+{
+	unsigned char body[64] = { 0 };
+	uint32_t lens[TP_BATCH];
+	struct shmq_ringmsg_in in = { .born_ts_ms = 1, .born_host = 1, .producer_id = 7, .body = body,
+				      .body_len = sizeof(body) };
+	int64_t len = shmq_ringmsg_size(&in);
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < TP_BATCH; i++)
+		lens[i] = (uint32_t)len;
+	while (n < want) {
+		struct shmq_ring_batch b;
+
+		if (shmq_ring_batch_reserve(ring, 1, SHMQ_RING_TYPE_USER, TP_BATCH, lens, &b) != 0)
+			break;
+		for (unsigned i = 0; i < TP_BATCH; i++) {
+			in.producer_seq = (*seq)++;
+			shmq_ringmsg_encode(shmq_ring_batch_data(&b, i), (size_t)len, &in);
+		}
+		if (shmq_ring_batch_commit(ring, &b) != 0)
+			break;
+		n += TP_BATCH;
+	}
+	return n;
+}
+
+/*
+ * The persister's own per-message cost: a store under @p base_dir and a
+ * ring in /dev/shm, filled while the persister does nothing, then drained
+ * by shmq_persister_poll_once() in this thread (thread CPU time), several
+ * times. The first commitlog segment is prefaulted by the store open (timed
+ * separately), so the drain sees warm page-cache pages: what the persister
+ * costs apart from getting fresh memory.
+ */
+static void persister_alone(const char *base_dir, struct pers_result *out)
+{
+	char dir[PATH_MAX], ring_path[PATH_MAX], store_dir[PATH_MAX + 16];
+	shmq_store_t *st = NULL;
+	shmq_ring_t *ring = NULL;
+	shmq_persister_t *p = NULL;
+	uint64_t seq = 0, cpu = 0, t0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(dir, sizeof(dir), "%s/shmq-bench-pers-XXXXXX", base_dir);
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return;
+	}
+	snprintf(store_dir, sizeof(store_dir), "%s/store", dir);
+	snprintf(ring_path, sizeof(ring_path), "/dev/shm/shmq-bench-pers-%d.ring", (int)getpid());
+	{
+		SHMQ_STORE_OPTS(so, .dir = store_dir, .segment_size = 256ull << 20, .max_msg_size = 64 << 10);
+
+		t0 = now_ns();
+		rc = shmq_store_open(&so, &st, NULL);
+		out->open_s = (double)(now_ns() - t0) / 1e9;
+	}
+	if (rc == 0) {
+		SHMQ_RING_OPTS(ro, .capacity = 32u << 20, .max_msg = 64u << 10, .prefault = true);
+
+		unlink(ring_path);
+		rc = shmq_ring_create(ring_path, &ro, &ring);
+	}
+	if (rc == 0)
+		rc = shmq_persister_create(st, NULL, &p);
+	if (rc == 0)
+		rc = shmq_persister_add_ring(p, "pers-64", 0, ring);
+	/* ~1M messages: 8 fills of ~128k (a quarter of the ring each) */
+	for (int round = 0; rc == 0 && round < 8; round++) {
+		uint64_t n = pers_fill(ring, 128 * 1024, &seq), c0, got = 0;
+
+		c0 = thread_cpu_ns();
+		while (got < n) {
+			int k = shmq_persister_poll_once(p);
+
+			if (k <= 0) {
+				rc = k < 0 ? k : -EIO;
+				break;
+			}
+			got += (uint64_t)k;
+		}
+		cpu += thread_cpu_ns() - c0;
+		out->msgs += got;
+	}
+	if (rc)
+		fprintf(stderr, "shmq-bench e2e: persister alone: %s\n", shmq_strerror(rc));
+	out->ok = rc == 0 && out->msgs > 0;
+	out->ns_per_msg = out->msgs ? (double)cpu / (double)out->msgs : 0;
+	shmq_persister_destroy(p);
+	shmq_ring_close(ring);
+	unlink(ring_path);
+	shmq_store_close(st);
+	shmq_test_rmtree(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -503,6 +678,7 @@ static int run_measure(const struct e2e_cfg *cfg, struct run *r, int (*consumer)
 	if (!rc) {
 		itest_sleep_ms(50); /* producers connect and reach their CPU */
 		r->t_go_ns = now_ns();
+		r->broker_cpu_ns = r->broker_pid > 0 ? proc_cpu_ns(r->broker_pid) : 0;
 		/* release: pairs with the producers' acquire; starts the clock */
 		atomic_store_explicit(&r->go, 1, memory_order_release);
 	} else {
@@ -513,6 +689,11 @@ static int run_measure(const struct e2e_cfg *cfg, struct run *r, int (*consumer)
 			rc = -EIO;
 	if (reap(cons, limit_ms, "consumer") && !rc)
 		rc = -EIO;
+	if (r->broker_pid > 0) {
+		uint64_t b = proc_cpu_ns(r->broker_pid);
+
+		r->broker_cpu_ns = b > r->broker_cpu_ns ? b - r->broker_cpu_ns : 0;
+	}
 	if (!rc && r->err)
 		rc = r->err;
 	if (!rc && r->bad) {
@@ -542,8 +723,12 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: shmq-bench e2e [--duration SECONDS] [--quick] [--interval-us N] [--shmqd PATH]\n"
 		   "  --duration S  seconds per throughput configuration (default 1.0)\n"
-		   "  --interval-us N  latency runs send one message every N us (default 20)\n"
+		   "  --interval-us N  latency runs (shmqd, ring-only and ZeroMQ references) send\n"
+		   "                one message every N us (default 2, the rate of `shmq-bench ring`)\n"
 		   "  --quick       short run: 0.3 s per configuration, 20k latency samples\n"
+		   "  --only NAME   only the configurations whose name contains NAME (as printed:\n"
+		   "                ring-ref, zmq-tp, zmq-lat, persister-disk, persister-tmpfs,\n"
+		   "                lat-64-immediate, tp-64-1p-batch, durable-64, ...)\n"
 		   "  --shmqd PATH  broker binary (default: env SHMQD, else ../broker/shmqd next to\n"
 		   "                this binary)\n");
 }
@@ -587,7 +772,39 @@ static int make_topic(const char *sock, const char *topic, uint32_t queues)
 	return rc;
 }
 
+/* Is the configuration named @p name selected (--only)? */
+static int wanted(const struct e2e_cfg *cfg, const char *name)
+{
+	return !cfg->only[0] || strstr(name, cfg->only) != NULL;
+}
+
+/* A measurement through shmqd on a fresh topic of @p queues queues; one that
+ * --only leaves out is marked skipped. 0 or -1 (failed, reported). */
+static int measure_shmq(const struct e2e_cfg *cfg, const char *sock, pid_t broker_pid, struct run *r,
+			uint32_t queues)
+{
+	if (!wanted(cfg, r->topic)) {
+		r->skipped = 1;
+		return 0;
+	}
+	r->broker_pid = broker_pid;
+	if (make_topic(sock, r->topic, queues) || run_measure(cfg, r, shmq_consumer_child, shmq_producer_child))
+		return -1;
+	return 0;
+}
+
 #define MAX_RUNS 32
+
+static double per_msg(const struct run *r, uint64_t cpu)
+{
+	return r->received ? (double)cpu / (double)r->received : 0;
+}
+
+/* The table's suffix for a row. */
+static const char *run_status(const struct run *r)
+{
+	return r->ok ? "" : r->skipped ? "  skipped" : "  FAILED";
+}
 
 static const char *vis_name(int v)
 {
@@ -599,6 +816,8 @@ int shmq_bench_e2e(int argc, char **argv)
 	struct e2e_cfg cfg = { .duration = 1.0, .lat_samples = 100000 };
 	struct run *pool = NULL, *ring_ref, *zlat, *ztp, *lat[3] = { 0 }, *tp[9] = { 0 }, *dur[2] = { 0 };
 	struct itest_broker broker;
+	struct pers_result pers[2] = { 0 };
+	static const char *const pers_dirs[2] = { "/tmp", "/dev/shm" };
 	char when[32], zdir[] = "/tmp/shmq-bench-zmq-XXXXXX";
 	time_t now = time(NULL);
 	double load1, best_batched = 0, lat_ratio = 0, zmq_ratio = 0, dur_best = 0;
@@ -626,6 +845,8 @@ int shmq_bench_e2e(int argc, char **argv)
 				return 2;
 			}
 			lat_interval_ns = (unsigned)us * 1000u;
+		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+			snprintf(cfg.only, sizeof(cfg.only), "%s", argv[++i]);
 		} else if (!strcmp(argv[i], "--shmqd") && i + 1 < argc) {
 			snprintf(cfg.shmqd, sizeof(cfg.shmqd), "%s", argv[++i]);
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -666,10 +887,12 @@ int shmq_bench_e2e(int argc, char **argv)
 	ring_ref->ref_cpus[0] = cfg.cpus[0];
 	ring_ref->ref_cpus[1] = cfg.cpus[1];
 	ring_ref->ref_quick = cfg.quick;
-	{
+	if (wanted(&cfg, "ring-ref")) {
 		pid_t pid = spawn_child(ring_ref, cfg.cpus[0], 0, ring_ref_child);
 
 		ring_ref->ok = pid > 0 && reap(pid, 120000, "ring reference") == 0 && !ring_ref->err;
+	} else {
+		ring_ref->skipped = 1;
 	}
 	if (!mkdtemp(zdir)) {
 		perror("mkdtemp");
@@ -681,14 +904,18 @@ int shmq_bench_e2e(int argc, char **argv)
 	ztp->producers = 1;
 	ztp->duration = cfg.duration;
 	snprintf(ztp->topic, sizeof(ztp->topic), "zmq-tp");
-	if (run_measure(&cfg, ztp, zmq_consumer, zmq_producer))
+	if (!wanted(&cfg, ztp->topic))
+		ztp->skipped = 1;
+	else if (run_measure(&cfg, ztp, zmq_consumer, zmq_producer))
 		failures++;
 	zlat = run_new(pool, &used, MAX_RUNS);
 	zlat->size = 64;
 	zlat->producers = 1;
 	zlat->lat_n = cfg.lat_samples;
 	snprintf(zlat->topic, sizeof(zlat->topic), "zmq-lat");
-	if (run_measure(&cfg, zlat, zmq_consumer, zmq_producer))
+	if (!wanted(&cfg, zlat->topic))
+		zlat->skipped = 1;
+	else if (run_measure(&cfg, zlat, zmq_consumer, zmq_producer))
 		failures++;
 	{
 		char sock[PATH_MAX + 16];
@@ -697,6 +924,11 @@ int shmq_bench_e2e(int argc, char **argv)
 		unlink(sock);
 		rmdir(zdir);
 	}
+
+	/* ---- the persister alone: store on disk (as shmqd's here) and on tmpfs ---- */
+	for (int i = 0; i < 2; i++)
+		if (wanted(&cfg, i ? "persister-tmpfs" : "persister-disk"))
+			persister_alone(pers_dirs[i], &pers[i]);
 
 	/* ---- async flush broker: latency and throughput ---- */
 	{
@@ -725,8 +957,7 @@ int shmq_bench_e2e(int argc, char **argv)
 			r->visibility = lcfg[i].vis;
 			r->lat_n = cfg.lat_samples;
 			snprintf(r->topic, sizeof(r->topic), "lat-%u-%s", r->size, vis_name(r->visibility));
-			if (make_topic(broker.sock, r->topic, 1) || run_measure(&cfg, r, shmq_consumer_child,
-									      shmq_producer_child))
+			if (measure_shmq(&cfg, broker.sock, broker.pid, r, 1))
 				failures++;
 		}
 		for (int s = 0; s < 2; s++)
@@ -743,8 +974,7 @@ int shmq_bench_e2e(int argc, char **argv)
 					r->duration = cfg.duration;
 					snprintf(r->topic, sizeof(r->topic), "tp-%u-%dp-%s", r->size, p,
 						 b ? "batch" : "single");
-					if (make_topic(broker.sock, r->topic, 1) ||
-					    run_measure(&cfg, r, shmq_consumer_child, shmq_producer_child))
+					if (measure_shmq(&cfg, broker.sock, broker.pid, r, 1))
 						failures++;
 					if (r->ok && r->size == 64 && b && r->msgs_per_s > best_batched)
 						best_batched = r->msgs_per_s;
@@ -763,8 +993,7 @@ int shmq_bench_e2e(int argc, char **argv)
 			r->visibility = SHMQ_VISIBLE_IMMEDIATE;
 			r->duration = cfg.duration;
 			snprintf(r->topic, sizeof(r->topic), "tp-64-1p-batch-immediate");
-			if (make_topic(broker.sock, r->topic, 1) ||
-			    run_measure(&cfg, r, shmq_consumer_child, shmq_producer_child))
+			if (measure_shmq(&cfg, broker.sock, broker.pid, r, 1))
 				failures++;
 		}
 		if (itest_broker_stop(&broker) != 0)
@@ -794,8 +1023,7 @@ int shmq_bench_e2e(int argc, char **argv)
 			r->visibility = SHMQ_VISIBLE_DURABLE;
 			r->duration = cfg.duration;
 			snprintf(r->topic, sizeof(r->topic), "durable-%u", r->size);
-			if (make_topic(broker.sock, r->topic, 4) ||
-			    run_measure(&cfg, r, shmq_consumer_child, shmq_producer_child))
+			if (measure_shmq(&cfg, broker.sock, broker.pid, r, 4))
 				failures++;
 			if (r->ok && r->size == 64)
 				dur_best = r->msgs_per_s;
@@ -808,32 +1036,42 @@ int shmq_bench_e2e(int argc, char **argv)
 	/* ---- report ---- */
 	printf("references (same run)\n");
 	if (ring_ref->ok)
-		printf("  ring-only one-way 64 B every 2 us   p50 %8.0f ns  p99 %8.0f ns  p99.9 %8.0f ns\n",
-		       ring_ref->p50, ring_ref->p99, ring_ref->p999);
+		printf("  ring-only one-way 64 B every %u us   p50 %8.0f ns  p99 %8.0f ns  p99.9 %8.0f ns\n",
+		       lat_interval_ns / 1000, ring_ref->p50, ring_ref->p99, ring_ref->p999);
 	else
-		printf("  ring-only one-way                   FAILED\n");
+		printf("  ring-only one-way                   %s\n", ring_ref->skipped ? "skipped" : "FAILED");
 	printf("  ZeroMQ ipc PUSH/PULL 64 B           %8.2f M msg/s%s\n", ztp->msgs_per_s / 1e6,
-	       ztp->ok ? "" : "  FAILED");
+	       run_status(ztp));
 	printf("  ZeroMQ ipc one-way 64 B every %u us p50 %8.0f ns  p99 %8.0f ns  p99.9 %8.0f ns%s\n",
-	       lat_interval_ns / 1000, zlat->p50, zlat->p99, zlat->p999, zlat->ok ? "" : "  FAILED");
+	       lat_interval_ns / 1000, zlat->p50, zlat->p99, zlat->p999, run_status(zlat));
+	printf("\nthe persister alone (64 B, batch 32, in-process, ~1M messages, warm segment; CPU per message)\n");
+	for (int i = 0; i < 2; i++)
+		printf("  store on %-9s %8.0f ns/msg  (%" PRIu64 " messages; store open incl. segment prefault %.2f s)%s\n",
+		       pers_dirs[i], pers[i].ns_per_msg, pers[i].msgs, pers[i].open_s,
+		       pers[i].ok ? "" : !wanted(&cfg, i ? "persister-tmpfs" : "persister-disk") ? "  skipped"
+												 : "  FAILED");
 	printf("\none-way latency through shmqd (async flush), one message every %u us, %zu samples\n",
 	       lat_interval_ns / 1000, cfg.lat_samples);
 	printf("  %6s %10s %10s %10s %10s %10s\n", "size", "visibility", "p50 ns", "p99 ns", "p99.9 ns", "max ns");
 	for (int i = 0; i < nlat; i++)
 		printf("  %5uB %10s %10.0f %10.0f %10.0f %10.0f%s\n", lat[i]->size, vis_name(lat[i]->visibility),
-		       lat[i]->p50, lat[i]->p99, lat[i]->p999, lat[i]->max, lat[i]->ok ? "" : "  FAILED");
+		       lat[i]->p50, lat[i]->p99, lat[i]->p999, lat[i]->max, run_status(lat[i]));
 	printf("\nthroughput through shmqd, async flush (consumer at persisted visibility unless marked)\n");
-	printf("  %6s %9s %10s %12s %14s\n", "size", "producers", "mode", "M msg/s", "back-pressured");
+	printf("  (CPU ns/msg: CPU time each side spent during the run over messages received; broker =\n"
+	       "   every shmqd thread: persister, flusher, control)\n");
+	printf("  %6s %9s %10s %12s %14s %8s %8s %8s\n", "size", "producers", "mode", "M msg/s", "back-pressured",
+	       "prod ns", "cons ns", "brkr ns");
 	for (int i = 0; i < ntp; i++)
-		printf("  %5uB %9d %10s %12.3f %14" PRIu64 "%s%s\n", tp[i]->size, tp[i]->producers,
+		printf("  %5uB %9d %10s %12.3f %14" PRIu64 " %8.0f %8.0f %8.0f%s%s\n", tp[i]->size, tp[i]->producers,
 		       tp[i]->batched ? "batch 32" : "unbatched", tp[i]->msgs_per_s / 1e6,
-		       (uint64_t)tp[i]->backpressured,
+		       (uint64_t)tp[i]->backpressured, per_msg(tp[i], (uint64_t)tp[i]->prod_cpu_ns),
+		       per_msg(tp[i], tp[i]->cons_cpu_ns), per_msg(tp[i], tp[i]->broker_cpu_ns),
 		       tp[i]->visibility == SHMQ_VISIBLE_IMMEDIATE ? "  (immediate: diagnostic)" : "",
-		       tp[i]->ok ? "" : "  FAILED");
+		       run_status(tp[i]));
 	printf("\ndurable throughput, sync flush, %d producer processes, consumer at durable visibility\n",
 	       DURABLE_PRODUCERS);
 	for (int i = 0; i < ndur; i++)
-		printf("  %5uB %12.0f msg/s%s\n", dur[i]->size, dur[i]->msgs_per_s, dur[i]->ok ? "" : "  FAILED");
+		printf("  %5uB %12.0f msg/s%s\n", dur[i]->size, dur[i]->msgs_per_s, run_status(dur[i]));
 
 	if (ring_ref->ok && lat[0] && lat[0]->ok && ring_ref->p50 > 0)
 		lat_ratio = lat[0]->p50 / ring_ref->p50;
@@ -863,13 +1101,20 @@ int shmq_bench_e2e(int argc, char **argv)
 		       "\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"max_ns\":%.0f}", i ? "," : "", lat[i]->size,
 		       vis_name(lat[i]->visibility), lat[i]->ok ? "true" : "false", lat[i]->lat_n, lat[i]->p50,
 		       lat[i]->p99, lat[i]->p999, lat[i]->max);
+	printf("],\"persister_alone\":[");
+	for (int i = 0; i < 2; i++)
+		printf("%s{\"store_dir\":\"%s\",\"ok\":%s,\"msgs\":%" PRIu64 ",\"cpu_ns_per_msg\":%.0f,"
+		       "\"store_open_s\":%.3f}", i ? "," : "", pers_dirs[i], pers[i].ok ? "true" : "false",
+		       pers[i].msgs, pers[i].ns_per_msg, pers[i].open_s);
 	printf("],\"throughput\":[");
 	for (int i = 0; i < ntp; i++)
 		printf("%s{\"size\":%u,\"producers\":%d,\"batch\":%u,\"flush\":\"async\",\"visibility\":\"%s\","
-		       "\"ok\":%s,\"msgs_per_s\":%.0f,\"msgs\":%" PRIu64 ",\"backpressured\":%" PRIu64 "}",
+		       "\"ok\":%s,\"msgs_per_s\":%.0f,\"msgs\":%" PRIu64 ",\"backpressured\":%" PRIu64 ","
+		       "\"cpu_ns_per_msg\":{\"producers\":%.0f,\"consumer\":%.0f,\"broker\":%.0f}}",
 		       i ? "," : "", tp[i]->size, tp[i]->producers, tp[i]->batched ? TP_BATCH : 1,
 		       vis_name(tp[i]->visibility), tp[i]->ok ? "true" : "false", tp[i]->msgs_per_s, tp[i]->received,
-		       (uint64_t)tp[i]->backpressured);
+		       (uint64_t)tp[i]->backpressured, per_msg(tp[i], (uint64_t)tp[i]->prod_cpu_ns),
+		       per_msg(tp[i], tp[i]->cons_cpu_ns), per_msg(tp[i], tp[i]->broker_cpu_ns));
 	printf("],\"durable\":[");
 	for (int i = 0; i < ndur; i++)
 		printf("%s{\"size\":%u,\"producers\":%d,\"flush\":\"sync\",\"ok\":%s,\"msgs_per_s\":%.0f,"

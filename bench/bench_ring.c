@@ -43,7 +43,9 @@ struct bench_cfg {
 	double duration;   /* seconds per throughput configuration */
 	int quick;
 	int realtime;      /* SCHED_FIFO bench threads */
+	int only;          /* 0 = everything, 1 = latency only, 2 = throughput only */
 	int cpus[2];
+	double interval_ns; /* latency run's send interval; 0 = LAT_INTERVAL_NS */
 };
 
 static shmq_ring_t *bench_ring_new(uint64_t capacity)
@@ -151,7 +153,8 @@ static int run_latency(const struct bench_cfg *cfg, struct lat_result *out)
 {
 	struct lat_ctx x = { .cpu = cfg->cpus[1] };
 	unsigned char buf[LAT_MSG] = { 0 };
-	uint64_t interval = bench_ns_to_ticks(LAT_INTERVAL_NS), start, sum = 0, lat_cap = 1ull << 20;
+	double interval_ns = cfg->interval_ns > 0 ? cfg->interval_ns : LAT_INTERVAL_NS;
+	uint64_t interval = bench_ns_to_ticks(interval_ns), start, sum = 0, lat_cap = 1ull << 20;
 	size_t warm;
 	pthread_t th;
 	int rc = 0;
@@ -226,9 +229,11 @@ static int run_latency(const struct bench_cfg *cfg, struct lat_result *out)
 	return rc;
 }
 
-int shmq_bench_ring_latency(int cpu_a, int cpu_b, int quick, double *p50, double *p99, double *p999)
+int shmq_bench_ring_latency(int cpu_a, int cpu_b, int quick, double interval_ns, double *p50, double *p99,
+			    double *p999)
 {
-	struct bench_cfg cfg = { .duration = 1.0, .quick = quick, .cpus = { cpu_a, cpu_b } };
+	struct bench_cfg cfg = { .duration = 1.0, .quick = quick, .cpus = { cpu_a, cpu_b },
+				 .interval_ns = interval_ns };
 	struct lat_result lat = { 0 };
 	int rc = run_latency(&cfg, &lat);
 
@@ -238,6 +243,171 @@ int shmq_bench_ring_latency(int cpu_a, int cpu_b, int quick, double *p50, double
 		*p999 = lat.p999;
 	}
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* 1b. Ring ping-pong                                                  */
+
+/*
+ * The same 64 B message goes out on one ring and comes back on another (each
+ * side a non-gating reader polling shmq_ring_read()), one round trip every
+ * 2 us; one-way = half the round trip, timed by the sender's clock alone.
+ * That is the method of both references (cache line, rte_ring), so this
+ * ratio compares like with like. The timestamped one-way above is the
+ * direct figure, but each of its samples also spans parts of two clock reads
+ * (the run prints what one costs).
+ */
+struct pp_ctx {
+	shmq_ring_t *out, *back;
+	int cpu;
+	size_t n;
+	_Atomic int ready;
+	_Atomic int abort;
+	int err;
+};
+
+static void *pp_echo(void *arg)
+{
+	struct pp_ctx *x = arg;
+	struct shmq_ring_msg m[64];
+	uint64_t pos = shmq_ring_tail(x->out);
+	size_t got = 0;
+	unsigned spins = 0;
+
+	bench_pin(x->cpu);
+	/* release: pairs with the sender's acquire wait; the echo is polling */
+	atomic_store_explicit(&x->ready, 1, memory_order_release);
+	while (got < x->n) {
+		int k = shmq_ring_read(x->out, &pos, m, 64);
+
+		if (k == 0) {
+			/* relaxed: the abort request carries no data */
+			if (shmq_load_relaxed(&x->abort))
+				break;
+			bench_backoff(&spins);
+			continue;
+		}
+		if (k < 0) {
+			x->err = k;
+			break;
+		}
+		spins = 0;
+		for (int i = 0; i < k; i++) {
+			int rc = shmq_ring_write(x->back, PRODUCER_ID + 1, SHMQ_RING_TYPE_USER, m[i].data,
+						 m[i].len);
+
+			if (rc) {
+				x->err = rc;
+				break;
+			}
+		}
+		if (x->err)
+			break;
+		got += (size_t)k;
+	}
+	/* relaxed: a failed echo tells the sender to stop waiting; x->err is
+	 * read after the join. A finished one has answered everything. */
+	if (x->err)
+		shmq_store_relaxed(&x->abort, 1);
+	return NULL;
+}
+
+static int run_pingpong(const struct bench_cfg *cfg, struct lat_result *out)
+{
+	struct pp_ctx x = { .cpu = cfg->cpus[1] };
+	unsigned char buf[LAT_MSG] = { 0 };
+	uint64_t interval = bench_ns_to_ticks(LAT_INTERVAL_NS), start, sum = 0, cap = 1ull << 20, pos;
+	uint64_t *rtt;
+	size_t warm, done = 0;
+	pthread_t th;
+	int rc = 0;
+
+	x.n = cfg->quick ? 50000 : 200000;
+	/* Both rings hold the whole run, as in the latency run: no reclamation. */
+	while (cap < x.n * 256)
+		cap <<= 1;
+	rtt = calloc(x.n, sizeof(uint64_t));
+	x.out = bench_ring_new(cap);
+	x.back = bench_ring_new(cap);
+	if (!rtt || !x.out || !x.back) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	pos = shmq_ring_tail(x.back);
+	bench_pin(cfg->cpus[0]);
+	if (pthread_create(&th, NULL, pp_echo, &x)) {
+		rc = -EAGAIN;
+		goto out;
+	}
+	/* acquire: pairs with the echo's release once it is polling */
+	while (!atomic_load_explicit(&x.ready, memory_order_acquire))
+		sched_yield();
+	start = bench_ticks();
+	for (size_t i = 0; i < x.n && !rc; i++) {
+		uint64_t target = start + i * interval, t0;
+		struct shmq_ring_msg m;
+		unsigned spins = 0;
+		int k = 0;
+
+		/* Steady rate, resumed from now after the sender was descheduled. */
+		if (bench_ticks() > target + 8 * interval) {
+			start = bench_ticks() - i * interval;
+			target = start + i * interval;
+		}
+		while (bench_ticks() < target)
+			shmq_cpu_relax();
+		t0 = bench_ticks();
+		memcpy(buf, &i, sizeof(i));
+		rc = shmq_ring_write(x.out, PRODUCER_ID, SHMQ_RING_TYPE_USER, buf, LAT_MSG);
+		while (!rc && (k = shmq_ring_read(x.back, &pos, &m, 1)) == 0) {
+			/* relaxed: the echo stopped (its error is read after the join) */
+			if (shmq_load_relaxed(&x.abort)) {
+				rc = -ECANCELED;
+				break;
+			}
+			bench_backoff(&spins);
+		}
+		if (!rc && k < 0)
+			rc = k;
+		rtt[i] = bench_ticks() - t0;
+		done = i + 1;
+	}
+	if (rc) /* relaxed: the abort request carries no data */
+		shmq_store_relaxed(&x.abort, 1);
+	pthread_join(th, NULL);
+	if (x.err)
+		rc = x.err;
+	if (!rc && done == x.n) {
+		warm = x.n / 20;
+		bench_sort_u64(rtt + warm, x.n - warm);
+		for (size_t i = warm; i < x.n; i++)
+			sum += rtt[i];
+		out->samples = x.n - warm;
+		out->p50 = bench_ticks_to_ns((double)bench_quantile(rtt + warm, x.n - warm, 0.50)) / 2;
+		out->p99 = bench_ticks_to_ns((double)bench_quantile(rtt + warm, x.n - warm, 0.99)) / 2;
+		out->p999 = bench_ticks_to_ns((double)bench_quantile(rtt + warm, x.n - warm, 0.999)) / 2;
+		out->max = bench_ticks_to_ns((double)rtt[x.n - 1]) / 2;
+		out->mean = bench_ticks_to_ns((double)sum / (double)(x.n - warm)) / 2;
+	}
+out:
+	free(rtt);
+	shmq_ring_close(x.out);
+	shmq_ring_close(x.back);
+	return rc;
+}
+
+/* One clock read: the median of back-to-back reads. */
+static double timer_overhead_ns(void)
+{
+	uint64_t d[1001];
+
+	for (size_t i = 0; i < 1001; i++) {
+		uint64_t a = bench_ticks();
+
+		d[i] = bench_ticks() - a;
+	}
+	bench_sort_u64(d, 1001);
+	return bench_ticks_to_ns((double)d[500]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -458,16 +628,17 @@ static void usage(FILE *f)
 		   "  --duration S  seconds per throughput configuration (default 1.0)\n"
 		   "  --quick       short run: 0.2 s per configuration, 100k latency samples\n"
 		   "  --realtime    run the pinned bench threads SCHED_FIFO (root): shields the\n"
-		   "                figures from other work on a shared box, which stalls for the run\n");
+		   "                figures from other work on a shared box, which stalls for the run\n"
+		   "  --only WHAT   `latency` or `throughput` (plus the references): for A/B runs\n");
 }
 
 int shmq_bench_ring(int argc, char **argv)
 {
 	struct bench_cfg cfg = { .duration = 1.0 };
 	struct tp_result tp[8];
-	struct lat_result lat = { 0 };
+	struct lat_result lat = { 0 }, pp = { 0 };
 	struct bench_rte_ring_result rte = { 0 };
-	double cl[4], cl_lat, best_batched = 0, tp_ratio, lat_ratio, load1;
+	double cl[4], cl_lat, best_batched = 0, tp_ratio, lat_ratio, pp_ratio, load1, timer_ns;
 	char when[32];
 	time_t now = time(NULL);
 	int ntp = 0, rc, rte_rc, moved;
@@ -486,6 +657,16 @@ int shmq_bench_ring(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--realtime")) {
 			cfg.realtime = 1;
+		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+			i++;
+			if (!strcmp(argv[i], "latency")) {
+				cfg.only = 1;
+			} else if (!strcmp(argv[i], "throughput")) {
+				cfg.only = 2;
+			} else {
+				usage(stderr);
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -497,6 +678,7 @@ int shmq_bench_ring(int argc, char **argv)
 	if (bench_two_cpus(cfg.cpus) < 2)
 		fprintf(stderr, "shmq-bench ring: only one CPU available; figures will be poor\n");
 	bench_clock_init();
+	timer_ns = timer_overhead_ns();
 	if (cfg.realtime && (rc = bench_realtime(1)) != 0) {
 		fprintf(stderr, "shmq-bench ring: --realtime: %s; running without it\n", shmq_strerror(rc));
 		cfg.realtime = 0;
@@ -524,13 +706,18 @@ int shmq_bench_ring(int argc, char **argv)
 	if (rte_rc)
 		fprintf(stderr, "shmq-bench ring: rte_ring reference failed: %s\n", shmq_strerror(rte_rc));
 	cl[1] = cacheline(&cfg);
-	rc = run_latency(&cfg, &lat);
+	rc = cfg.only == 2 ? 0 : run_latency(&cfg, &lat);
 	if (rc) {
 		fprintf(stderr, "shmq-bench ring: latency run failed: %s\n", shmq_strerror(rc));
 		return 1;
 	}
+	rc = cfg.only == 2 ? 0 : run_pingpong(&cfg, &pp);
+	if (rc) {
+		fprintf(stderr, "shmq-bench ring: ping-pong run failed: %s\n", shmq_strerror(rc));
+		return 1;
+	}
 	cl[2] = cacheline(&cfg);
-	for (int s = 0; s < 2; s++)
+	for (int s = 0; s < 2 && cfg.only != 1; s++)
 		for (int p = 1; p <= 2; p++)
 			for (int b = 0; b < 2; b++) {
 				struct tp_result *t = &tp[ntp];
@@ -564,6 +751,11 @@ int shmq_bench_ring(int argc, char **argv)
 	printf("\nring one-way latency, 64 B every %.0f ns, %zu samples\n", LAT_INTERVAL_NS, lat.samples);
 	printf("  p50 %.0f ns   p99 %.0f ns   p99.9 %.0f ns   mean %.0f ns   max %.0f ns\n", lat.p50,
 	       lat.p99, lat.p999, lat.mean, lat.max);
+	printf("  one clock read (rdtsc) takes %.1f ns; every one-way sample above spans parts of two\n", timer_ns);
+	printf("\nring ping-pong one-way (half a round trip, the references' method), 64 B every %.0f ns, %zu samples\n",
+	       LAT_INTERVAL_NS, pp.samples);
+	printf("  p50 %.0f ns   p99 %.0f ns   p99.9 %.0f ns   mean %.0f ns   max %.0f ns\n", pp.p50,
+	       pp.p99, pp.p999, pp.mean, pp.max);
 	printf("\nring throughput, gating reader on cpu %d, producers on cpu %d\n", cfg.cpus[1], cfg.cpus[0]);
 	printf("  %6s %9s %10s %12s %9s %14s %11s\n", "size", "producers", "mode", "M msg/s", "GB/s",
 	       "back-pressured", "futex wakes");
@@ -573,10 +765,12 @@ int shmq_bench_ring(int argc, char **argv)
 		       tp[i].backpressured, tp[i].futex_wakes);
 
 	lat_ratio = lat.p50 / cl_lat;
-	tp_ratio = rte_rc ? 0 : tp[0].msgs_per_s / rte.spsc_msgs_per_s;
+	pp_ratio = pp.p50 / cl_lat;
+	tp_ratio = rte_rc || ntp == 0 ? 0 : tp[0].msgs_per_s / rte.spsc_msgs_per_s;
 	printf("\nratios vs targets\n");
 	printf("  ring p50 / cache-line one-way        %6.2f  (target <= 2.00)  %s\n", lat_ratio,
 	       lat_ratio <= 2.0 ? "met" : "MISSED");
+	printf("  ring ping-pong p50 / cache-line      %6.2f  (both half a round trip)\n", pp_ratio);
 	if (!rte_rc)
 		printf("  ring 64 B unbatched / rte_ring SP/SC %6.2f  (target >= 0.50)  %s\n", tp_ratio,
 		       tp_ratio >= 0.5 ? "met" : "MISSED");
@@ -589,21 +783,23 @@ int shmq_bench_ring(int argc, char **argv)
 	       "\"cacheline_moved\":%s,\"rte_ring_ok\":%s,\"rte_ring_spsc_msgs_per_s\":%.0f,"
 	       "\"rte_ring_pingpong_oneway_ns\":%.1f,"
 	       "\"latency\":{\"msg_bytes\":%u,\"interval_ns\":%.0f,\"samples\":%zu,\"p50_ns\":%.0f,"
-	       "\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"mean_ns\":%.0f,\"max_ns\":%.0f},\"throughput\":[",
+	       "\"p99_ns\":%.0f,\"p999_ns\":%.0f,\"mean_ns\":%.0f,\"max_ns\":%.0f},\"clock_read_ns\":%.1f,"
+	       "\"pingpong\":{\"samples\":%zu,\"p50_ns\":%.1f,\"p99_ns\":%.1f,\"p999_ns\":%.1f,"
+	       "\"mean_ns\":%.1f},\"throughput\":[",
 	       when, load1, cfg.realtime ? "true" : "false", cfg.cpus[0], cfg.cpus[1], cfg.duration, cl_lat,
 	       cl[0], cl[1], cl[2], cl[3], moved ? "true" : "false", rte_rc ? "false" : "true",
 	       rte.spsc_msgs_per_s, rte.pingpong_ns, LAT_MSG, LAT_INTERVAL_NS, lat.samples, lat.p50,
-	       lat.p99, lat.p999, lat.mean, lat.max);
+	       lat.p99, lat.p999, lat.mean, lat.max, timer_ns, pp.samples, pp.p50, pp.p99, pp.p999, pp.mean);
 	for (int i = 0; i < ntp; i++)
 		printf("%s{\"size\":%u,\"producers\":%d,\"batch\":%u,\"msgs_per_s\":%.0f,\"gb_per_s\":%.3f,"
 		       "\"msgs\":%" PRIu64 ",\"backpressured\":%" PRIu64 ",\"futex_wakes\":%" PRIu64 "}",
 		       i ? "," : "", tp[i].size, tp[i].nprod, tp[i].batched ? TP_BATCH : 1,
 		       tp[i].msgs_per_s, tp[i].gb_per_s, tp[i].msgs, tp[i].backpressured, tp[i].futex_wakes);
-	printf("],\"ratios\":{\"latency_p50_over_cacheline\":%.3f,\"unbatched_64_over_rte_ring\":%.3f,"
+	printf("],\"ratios\":{\"latency_p50_over_cacheline\":%.3f,\"pingpong_p50_over_cacheline\":%.3f,\"unbatched_64_over_rte_ring\":%.3f,"
 	       "\"batched_64_best_msgs_per_s\":%.0f},\"targets\":{\"latency_ratio_max\":2.0,"
 	       "\"unbatched_ratio_min\":0.5,\"batched_msgs_per_s_min\":20000000},"
 	       "\"met\":{\"latency\":%s,\"unbatched\":%s,\"batched\":%s}}\n",
-	       lat_ratio, tp_ratio, best_batched, lat_ratio <= 2.0 ? "true" : "false",
+	       lat_ratio, pp_ratio, tp_ratio, best_batched, lat_ratio <= 2.0 ? "true" : "false",
 	       tp_ratio >= 0.5 ? "true" : "false", best_batched >= 20e6 ? "true" : "false");
 	return 0;
 }

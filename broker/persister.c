@@ -503,7 +503,8 @@ static int drain(struct shmq_persister *p, struct pring *r, uint64_t now)
 		if (build_props(p, from, end) < 0)
 			return appended;
 		unsigned cnt = end - from;
-		int rc = shmq_store_append(p->store, p->smsgs, cnt, p->res);
+		/* the offsets are all P3 needs: no message ids */
+		int rc = shmq_store_append_nomsgid(p->store, p->smsgs, cnt, p->res);
 		unsigned ok = rc > 0 ? (unsigned)rc : 0;
 		if (ok) {
 			/* P3: before PERSISTED is published below */

@@ -601,6 +601,21 @@ int shmq_qc_seek_timestamp(struct shmq_qcursor *c, uint64_t ts_ms)
 /* ------------------------------------------------------------------ */
 /* Waiting                                                             */
 
+bool shmq_qc_ready(const struct shmq_qcursor *c)
+{
+	if (c->src != SHMQ_QC_RING || !c->ring)
+		return true;
+	switch (c->vis) {
+	case SHMQ_VISIBLE_PERSISTED:
+		return shmq_ring_mark(c->ring, SHMQ_RING_MARK_PERSISTED) > c->rpos;
+	case SHMQ_VISIBLE_DURABLE:
+		return shmq_ring_mark(c->ring, SHMQ_RING_MARK_FLUSHED) > c->rpos;
+	default:
+		/* rskip != 0: the rest of a record is there already */
+		return c->rskip != 0 || shmq_ring_tail(c->ring) > c->rpos;
+	}
+}
+
 void shmq_qc_wait(struct shmq_qcursor *c, uint64_t timeout_ns)
 {
 	if (c->src == SHMQ_QC_RING && c->ring) {

@@ -147,4 +147,13 @@ void shmq_qc_rewind(struct shmq_qcursor *c, const struct shmq_qc_msg *m, bool to
  */
 void shmq_qc_wait(struct shmq_qcursor *c, uint64_t timeout_ns);
 
+/**
+ * A cheap hint for busy-polling: could a fetch deliver something now? RING
+ * (positioned): the ring's tail, or the mark of the visibility level, is past
+ * the cursor (a few loads of the ring header, no record read). LOG: true (the
+ * fetch itself finds out). A true answer may still fetch nothing (a record
+ * reserved but not committed yet); a false one is never wrong for long.
+ */
+bool shmq_qc_ready(const struct shmq_qcursor *c);
+
 #endif

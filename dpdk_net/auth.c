@@ -76,16 +76,18 @@ static void mac(const struct shmq_net_auth *a, const char *label, size_t label_l
 	sodium_memzero(&s, sizeof(s));
 }
 
-int shmq_net_auth_hello(struct shmq_net_auth *a, const char *principal, uint64_t now_real_ns,
-			struct shmq_net_hello *h)
+int shmq_net_auth_hello(struct shmq_net_auth *a, const char *principal, uint32_t frame_max,
+			uint64_t now_real_ns, struct shmq_net_hello *h)
 {
 	int n = shmq_ctl_name_check(principal);
-	if (n < 0 || (size_t)n >= SHMQ_NET_PRINCIPAL_LEN)
+	if (n < 0 || (size_t)n >= SHMQ_NET_PRINCIPAL_LEN || frame_max < SHMQ_NET_FRAME_MIN ||
+	    frame_max > SHMQ_NET_FRAME_MAX)
 		return -EINVAL;
 	memset(h, 0, sizeof(*h));
 	randombytes_buf(h->client_nonce, sizeof(h->client_nonce));
 	h->timestamp_ns = now_real_ns;
 	h->client_version = SHMQ_NET_VERSION;
+	h->frame_max = frame_max;
 	memcpy(h->principal, principal, (size_t)n);
 	mac(a, HELLO_LABEL, sizeof(HELLO_LABEL) - 1, h, offsetof(struct shmq_net_hello, mac), h->mac);
 	return 0;

@@ -59,10 +59,11 @@ int shmq_net_auth_create(const void *secret, size_t secret_len, const struct shm
 			 struct shmq_net_auth **out);
 void shmq_net_auth_destroy(struct shmq_net_auth *a);
 
-/** @brief Client: fill a HELLO for @p principal at wall time @p now_real_ns
- *  with a fresh random nonce. @return 0 or -EINVAL (bad principal). */
-int shmq_net_auth_hello(struct shmq_net_auth *a, const char *principal, uint64_t now_real_ns,
-			struct shmq_net_hello *h);
+/** @brief Client: fill a HELLO for @p principal (accepting frames up to
+ *  @p frame_max bytes) at wall time @p now_real_ns with a fresh random nonce.
+ *  @return 0 or -EINVAL (bad principal or frame_max). */
+int shmq_net_auth_hello(struct shmq_net_auth *a, const char *principal, uint32_t frame_max,
+			uint64_t now_real_ns, struct shmq_net_hello *h);
 
 /**
  * @brief Server: check a HELLO (body already validated by the codec) at wall

@@ -125,6 +125,9 @@ int shmq_net_frame_encode(const struct shmq_net_msginfo *mi, const void *body, u
 {
 	if (!mi || !out || (body_len && !body) || index > SHMQ_NET_FRAG_COUNT_MAX)
 		return -EINVAL;
+	/* canonical cut: a body that fits one fragment has frag_size = msg_len */
+	if (frag_size > body_len)
+		frag_size = body_len;
 	struct shmq_net_hdr h = {
 		.magic = SHMQ_NET_MAGIC,
 		.version = SHMQ_NET_VERSION,
@@ -132,11 +135,11 @@ int shmq_net_frame_encode(const struct shmq_net_msginfo *mi, const void *body, u
 		.flags = shmq_net_type_is_response(mi->type) ? SHMQ_NET_F_RESPONSE : 0,
 		.attempt = mi->attempt,
 		.frag_index = (uint16_t)index,
-		.frag_count = (uint16_t)shmq_net_frag_count(body_len, body_len ? frag_size : 0),
+		.frag_count = (uint16_t)shmq_net_frag_count(body_len, frag_size),
 		.session_id = mi->session_id,
 		.request_id = mi->request_id,
 		.msg_len = body_len,
-		.frag_size = body_len ? frag_size : 0,
+		.frag_size = frag_size,
 	};
 	uint32_t plen;
 	if (!hdr_ok(&h, &plen))
@@ -144,8 +147,9 @@ int shmq_net_frame_encode(const struct shmq_net_msginfo *mi, const void *body, u
 	if (cap < SHMQ_NET_HDR_LEN + (size_t)plen)
 		return -EMSGSIZE;
 	h.payload_len = plen;
-	const uint8_t *payload = (const uint8_t *)body + (size_t)index * h.frag_size;
-	h.crc = frame_crc(&h, plen ? payload : "", plen);
+	static const uint8_t none[1];
+	const uint8_t *payload = plen ? (const uint8_t *)body + (size_t)index * h.frag_size : none;
+	h.crc = frame_crc(&h, payload, plen);
 	memcpy(out, &h, sizeof(h));
 	if (plen)
 		memcpy((uint8_t *)out + SHMQ_NET_HDR_LEN, payload, plen);
@@ -268,7 +272,8 @@ int shmq_net_body_check(unsigned type, const void *body, size_t len)
 		if (len != sizeof(h))
 			return -EBADMSG;
 		memcpy(&h, b, sizeof(h));
-		if (h.client_version != SHMQ_NET_VERSION || h.reserved != 0 || !principal_ok(h.principal))
+		if (h.client_version != SHMQ_NET_VERSION || h.frame_max < SHMQ_NET_FRAME_MIN ||
+		    h.frame_max > SHMQ_NET_FRAME_MAX || !principal_ok(h.principal))
 			return -EBADMSG;
 		return 0;
 	}

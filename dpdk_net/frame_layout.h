@@ -20,7 +20,8 @@
  *
  * Fragmentation (self-describing, so each frame validates alone):
  *  - msg_len == 0: frag_size = 0, frag_count = 1, payload_len = 0;
- *  - else 1 <= frag_size <= msg_len, frag_count = ceil(msg_len / frag_size)
+ *  - else 1 <= frag_size <= msg_len (a body that fits one fragment has
+ *    frag_size = msg_len), frag_count = ceil(msg_len / frag_size)
  *    <= 65535, frag_index < frag_count, payload_len = min(frag_size,
  *    msg_len - frag_index * frag_size).
  *  Two fragments of one message overlap only if they disagree on msg_len or
@@ -124,7 +125,7 @@ struct shmq_net_hello {
 	uint8_t client_nonce[SHMQ_NET_NONCE_LEN];
 	uint64_t timestamp_ns;  /* client CLOCK_REALTIME; must be within the skew window */
 	uint32_t client_version;/* SHMQ_NET_VERSION */
-	uint32_t reserved;      /* 0 */
+	uint32_t frame_max;     /* largest UDP payload the client accepts */
 	char principal[SHMQ_NET_PRINCIPAL_LEN]; /* 1..63 name chars, NUL padded */
 	uint8_t mac[SHMQ_NET_MAC_LEN];
 };
@@ -132,7 +133,7 @@ SHMQ_ASSERT_SIZE(struct shmq_net_hello, 128);
 SHMQ_ASSERT_OFFSET(struct shmq_net_hello, client_nonce, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_net_hello, timestamp_ns, 16);
 SHMQ_ASSERT_OFFSET(struct shmq_net_hello, client_version, 24);
-SHMQ_ASSERT_OFFSET(struct shmq_net_hello, reserved, 28);
+SHMQ_ASSERT_OFFSET(struct shmq_net_hello, frame_max, 28);
 SHMQ_ASSERT_OFFSET(struct shmq_net_hello, principal, 32);
 SHMQ_ASSERT_OFFSET(struct shmq_net_hello, mac, 96);
 

@@ -47,10 +47,10 @@ static int render_hist(FILE *out, const char *family, const char *labels,
 	for (int i = 0; i < SHMQ_HIST_SLOTS - 1; i++) {
 		cum += h->slots[i];
 		double le = (double)(1ull << i) * 1e-9;
-		if (fprintf(out, "%s_bucket{%sle=\"%.9g\"} %" PRIu64 "\n", family, labels, le, cum) < 0)
+		if (fprintf(out, "%s_bucket{%s,le=\"%.9g\"} %" PRIu64 "\n", family, labels, le, cum) < 0)
 			return -EIO;
 	}
-	if (fprintf(out, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", family, labels,
+	if (fprintf(out, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", family, labels,
 		    (uint64_t)h->count) < 0 ||
 	    fprintf(out, "%s_sum{%s} %.9f\n", family, labels, (double)h->sum_ns * 1e-9) < 0 ||
 	    fprintf(out, "%s_count{%s} %" PRIu64 "\n", family, labels, (uint64_t)h->count) < 0)
@@ -80,10 +80,10 @@ static int render_hists(FILE *out, int fd, const char *broker)
 			char labels[160];
 			if (hist_families[f].per_queue)
 				snprintf(labels, sizeof(labels),
-					"broker=\"%s\",topic_hash=\"%08x\",queue=\"%u\",",
+					"broker=\"%s\",topic_hash=\"%08x\",queue=\"%u\"",
 					broker, key.topic_hash, key.queue);
 			else
-				snprintf(labels, sizeof(labels), "broker=\"%s\",", broker);
+				snprintf(labels, sizeof(labels), "broker=\"%s\"", broker);
 			int rc = render_hist(out, hist_families[f].name, labels, &h);
 			if (rc < 0)
 				return rc;
@@ -188,6 +188,7 @@ static int render_totals(FILE *out, int fd, const char *broker)
 		{ "shmq_flushed_bytes_total", "Bytes made durable by flushes.", t.flush_bytes },
 		{ "shmq_fdatasyncs_total", "fdatasync(2) calls of the broker process.", t.fdatasyncs },
 		{ "shmq_probe_filtered_total", "Probe hits ignored: from processes outside the filter.", t.filtered_out },
+		{ "shmq_probe_map_full_total", "Samples dropped because a BPF map had no room for a new key.", t.map_full },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		if (fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s{broker=\"%s\"} %" PRIu64 "\n",

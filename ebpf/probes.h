@@ -37,7 +37,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+/* Arguments in registers or immediates only ("nr"): libbpf 1.1 cannot decode
+ * the RIP-relative memory operands the default "nor" allows. */
 #define _SDT_HAS_SEMAPHORES 1
+#ifndef STAP_SDT_ARG_CONSTRAINT
+#define STAP_SDT_ARG_CONSTRAINT nr
+#endif
 #include <sys/sdt.h>
 
 #define SHMQ_PROBE_SAMPLE_DEFAULT 64u

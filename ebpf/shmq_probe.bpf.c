@@ -114,6 +114,13 @@ static __always_inline void note_filtered(void)
 		__sync_fetch_and_add(&t->filtered_out, 1);
 }
 
+static __always_inline void note_map_full(void)
+{
+	struct shmq_totals *t = totals_get();
+	if (t)
+		__sync_fetch_and_add(&t->map_full, 1);
+}
+
 /* Invariant 1. */
 static __always_inline bool from_broker(void)
 {
@@ -154,8 +161,10 @@ static __always_inline void hist_add(__u32 kind, __u32 topic, __u32 queue, __u64
 	if (!h) {
 		bpf_map_update_elem(&hist, &k, &zero_hist, BPF_NOEXIST);
 		h = bpf_map_lookup_elem(&hist, &k);
-		if (!h)
-			return; /* map full: the key is dropped, not miscounted */
+		if (!h) {
+			note_map_full(); /* the sample is dropped, not miscounted */
+			return;
+		}
 	}
 	__u32 slot = log2_slot(ns);
 	if (slot < SHMQ_HIST_SLOTS)
@@ -172,6 +181,8 @@ static __always_inline struct shmq_queue_stats *qstats(__u32 topic, __u32 queue)
 		struct shmq_queue_stats zero = {};
 		bpf_map_update_elem(&queue_stats, &k, &zero, BPF_NOEXIST);
 		s = bpf_map_lookup_elem(&queue_stats, &k);
+		if (!s)
+			note_map_full();
 	}
 	return s;
 }
@@ -183,6 +194,8 @@ static __always_inline struct shmq_order_viol *oviol(struct shmq_order_key *k)
 		struct shmq_order_viol zero = {};
 		bpf_map_update_elem(&order_viol, k, &zero, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&order_viol, k);
+		if (!v)
+			note_map_full();
 	}
 	return v;
 }

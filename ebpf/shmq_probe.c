@@ -4,7 +4,8 @@
  *
  *   shmq-probe --binary PATH [--binary PATH ...] [--broker NAME]
  *              [--broker-pid PID] [--pid PID ...] [--pin-root DIR]
- *              [--port N] [--cleanup]
+ *              [--socket PATH [--group NAME ...]] [--port N] [--cleanup]
+ *   shmq-probe --no-bpf --socket PATH [--group NAME ...] [--broker NAME] [--port N]
  *
  * Mounts bpffs (and tracefs, for the fdatasync tracepoints) when absent,
  * loads the skeleton with its maps pinned by name under the pin root
@@ -14,8 +15,15 @@
  * as Prometheus text on http://127.0.0.1:<port>/metrics until SIGINT or
  * SIGTERM. USDT links cannot be pinned, hence resident.
  *
+ * With --socket it also connects to the broker as an ordinary libshmq client
+ * and adds the broker's in-process counters to every scrape (ebpf/
+ * broker_metrics.c); the broker's pid and name then default --broker-pid
+ * and --broker. --no-bpf serves only those: no privilege needed.
+ *
  * Once attached and serving it prints one line on stdout:
  *   ready port=<port> pin_root=<dir> links=<n>
+ * Exit status: 0 after a signal, 2 bad arguments, 3 BPF unavailable here
+ * (no bpffs/tracefs, no privilege), 1 any other failure.
  * --port 0 picks a free port (tests). --cleanup removes the pins on exit
  * (tests); by default they stay, so bpftool can read the last values and a
  * restarted loader continues the counts.
@@ -40,6 +48,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "broker_metrics.h"
 #include "probe_metrics.h"
 #include "shmq_probe.h"
 #include "shmq_probe.skel.h"
@@ -50,6 +59,9 @@
 #define MAX_BINARIES    16
 #define MAX_PIDS        64
 #define MAX_LINKS       256
+#define MAX_GROUPS      32
+/* Exit status when this kernel or these privileges cannot run BPF (tests skip). */
+#define EXIT_NO_BPF     3
 
 struct probe_opts {
 	const char *broker;
@@ -61,6 +73,11 @@ struct probe_opts {
 	char pin_root[256];
 	unsigned port;
 	bool cleanup;
+	bool no_bpf;
+	bool broker_given;
+	const char *socket;
+	const char *groups[MAX_GROUPS];
+	int n_groups;
 };
 
 struct probe_state {
@@ -68,6 +85,9 @@ struct probe_state {
 	struct bpf_link *links[MAX_LINKS];
 	int n_links;
 	struct shmq_probe_map_fds fds;
+	bool bpf;               /* skel loaded: fds valid */
+	shmq_client_t *client;  /* NULL without --socket */
+	const struct probe_opts *o;
 	const char *broker;
 };
 
@@ -76,11 +96,17 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: shmq-probe --binary PATH [--binary PATH ...] [--broker NAME]\n"
 		"                  [--broker-pid PID] [--pid PID ...] [--pin-root DIR]\n"
-		"                  [--port N] [--cleanup]\n"
+		"                  [--socket PATH [--group NAME ...]] [--port N] [--cleanup]\n"
+		"       shmq-probe --no-bpf --socket PATH [--group NAME ...] [--broker NAME] [--port N]\n"
 		"  --binary     executable or shared library with shmq USDT probes\n"
 		"               (shmqd, libshmq.so); repeatable\n"
-		"  --broker     broker name: pin directory /sys/fs/bpf/shmq/NAME (default \"default\")\n"
+		"  --broker     broker name: pin directory /sys/fs/bpf/shmq/NAME and label\n"
+		"               (default: the broker's name with --socket, else \"default\")\n"
 		"  --broker-pid the broker's pid: filters persist/flush probes, enables fdatasync\n"
+		"               (default with --socket: the broker's pid)\n"
+		"  --socket     the broker's client socket: add its in-process counters\n"
+		"  --group      consumer group whose lag to export (with --socket); repeatable\n"
+		"  --no-bpf     no BPF at all: only the broker's counters (no privilege needed)\n"
 		"  --pid        count client probes only from these pids (+ the broker); repeatable\n"
 		"  --pin-root   pin directory (overrides --broker's default)\n"
 		"  --port       loopback HTTP port of /metrics (default %d, 0 = any free port)\n"
@@ -120,6 +146,9 @@ static int parse_args(int argc, char **argv, struct probe_opts *o)
 		{ "pin-root", required_argument, NULL, 'r' },
 		{ "port", required_argument, NULL, 'P' },
 		{ "cleanup", no_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "no-bpf", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -138,6 +167,7 @@ static int parse_args(int argc, char **argv, struct probe_opts *o)
 			if (!valid_name(optarg))
 				return -EINVAL;
 			o->broker = optarg;
+			o->broker_given = true;
 			break;
 		case 'B':
 			if (parse_uint(optarg, 0x7fffffff, &o->broker_pid) < 0 || o->broker_pid == 0)
@@ -163,6 +193,19 @@ static int parse_args(int argc, char **argv, struct probe_opts *o)
 		case 'c':
 			o->cleanup = true;
 			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'g':
+			if (o->n_groups == MAX_GROUPS)
+				return -E2BIG;
+			if (*optarg == '\0' || strlen(optarg) > 120)
+				return -EINVAL;
+			o->groups[o->n_groups++] = optarg;
+			break;
+		case 'N':
+			o->no_bpf = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -170,10 +213,37 @@ static int parse_args(int argc, char **argv, struct probe_opts *o)
 			return -EINVAL;
 		}
 	}
-	if (optind != argc || o->n_binaries == 0)
+	if (optind != argc)
 		return -EINVAL;
-	if (o->pin_root[0] == '\0')
-		snprintf(o->pin_root, sizeof(o->pin_root), "/sys/fs/bpf/shmq/%s", o->broker);
+	if (o->no_bpf ? o->socket == NULL || o->n_binaries > 0 : o->n_binaries == 0)
+		return -EINVAL;
+	if (o->n_groups > 0 && o->socket == NULL)
+		return -EINVAL;
+	return 0;
+}
+
+/* --socket: connect, and take the broker's pid and name as defaults. */
+static int connect_broker(struct probe_opts *o, shmq_client_t **out)
+{
+	SHMQ_CLIENT_OPTS(co, .request_timeout_ns = 2000000000ull,
+			 .reconnect_timeout_ns = 2000000000ull);
+	int rc = shmq_client_open(o->socket, &co, out);
+	if (rc < 0) {
+		fprintf(stderr, "shmq-probe: connect to %s: %s\n", o->socket, shmq_strerror(rc));
+		return rc;
+	}
+	struct shmq_broker_status s;
+	rc = shmq_admin_status(*out, &s);
+	if (rc < 0) {
+		fprintf(stderr, "shmq-probe: broker status: %s\n", shmq_strerror(rc));
+		return rc;
+	}
+	if (o->broker_pid == 0)
+		o->broker_pid = s.pid;
+	static char name[sizeof(s.broker_name)];
+	snprintf(name, sizeof(name), "%.*s", (int)sizeof(s.broker_name) - 1, s.broker_name);
+	if (!o->broker_given && valid_name(name))
+		o->broker = name;
 	return 0;
 }
 
@@ -306,7 +376,10 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char 
 		FILE *f = open_memstream(&buf, &len);
 		if (f == NULL)
 			return MHD_NO;
-		int rc = shmq_probe_metrics_render(f, &st->fds, st->broker);
+		int rc = st->bpf ? shmq_probe_metrics_render(f, &st->fds, st->broker) : 0;
+		if (rc == 0 && st->o->socket != NULL)
+			rc = shmq_probe_broker_render(f, st->client, st->broker, st->o->groups,
+						      st->o->n_groups);
 		if (fclose(f) != 0 && rc == 0)
 			rc = -EIO;
 		if (rc < 0) {
@@ -336,11 +409,61 @@ static void unpin_all(struct probe_state *st, const char *pin_root)
 		fprintf(stderr, "shmq-probe: rmdir %s: %s\n", pin_root, strerror(errno));
 }
 
+__attribute__((format(printf, 2, 0)))
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG && getenv("SHMQ_PROBE_DEBUG") == NULL)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
+}
+
+/* Mounts, loads, pins and attaches. Returns 0 or the exit status. */
+static int setup_bpf(struct probe_state *st, const struct probe_opts *o)
+{
+	if (ensure_mounted("/sys/fs/bpf", "bpf", BPF_FS_MAGIC_) < 0)
+		return EXIT_NO_BPF;
+	if (o->broker_pid != 0 && ensure_mounted("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC_) < 0)
+		return EXIT_NO_BPF;
+	int rc = mkdir_p(o->pin_root);
+	if (rc < 0) {
+		fprintf(stderr, "shmq-probe: mkdir %s: %s\n", o->pin_root, strerror(-rc));
+		return 1;
+	}
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o->pin_root);
+	st->skel = shmq_probe_bpf__open_opts(&oo);
+	if (st->skel == NULL) {
+		fprintf(stderr, "shmq-probe: open BPF object: %s\n", strerror(errno));
+		return 1;
+	}
+	st->skel->rodata->broker_tgid = o->broker_pid;
+	st->skel->rodata->filter_clients = o->n_pids > 0;
+	if (o->broker_pid == 0) {
+		bpf_program__set_autoload(st->skel->progs.fdatasync_enter, false);
+		bpf_program__set_autoload(st->skel->progs.fdatasync_exit, false);
+	}
+	rc = shmq_probe_bpf__load(st->skel);
+	if (rc < 0) {
+		fprintf(stderr, "shmq-probe: load BPF programs: %s%s\n", strerror(-rc),
+			rc == -EINVAL ? " (a pinned map with another definition? remove the pin root)" : "");
+		return rc == -EPERM || rc == -EACCES || rc == -ENOSYS ? EXIT_NO_BPF : 1;
+	}
+	for (int i = 0; i < o->n_pids; i++) {
+		__u32 pid = o->pids[i];
+		__u8 one = 1;
+		if (bpf_map__update_elem(st->skel->maps.tgids, &pid, sizeof(pid), &one, sizeof(one),
+					 BPF_ANY) != 0) {
+			fprintf(stderr, "shmq-probe: pid filter: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+	st->fds = (struct shmq_probe_map_fds){
+		.hist = bpf_map__fd(st->skel->maps.hist),
+		.order_viol = bpf_map__fd(st->skel->maps.order_viol),
+		.queue_stats = bpf_map__fd(st->skel->maps.queue_stats),
+		.totals = bpf_map__fd(st->skel->maps.totals),
+	};
+	st->bpf = true;
+	return attach_all(st, o) < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -354,61 +477,27 @@ int main(int argc, char **argv)
 	}
 	libbpf_set_print(libbpf_log);
 
-	/* Signals are taken by sigwait() below; block them before the HTTP
-	 * thread exists so it inherits the mask. */
+	/* Signals are taken by sigwait() below; block them before any thread
+	 * (libshmq's, the HTTP server's) exists so that all inherit the mask. */
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	if (ensure_mounted("/sys/fs/bpf", "bpf", BPF_FS_MAGIC_) < 0)
-		return 1;
-	if (o.broker_pid != 0 && ensure_mounted("/sys/kernel/tracing", "tracefs", TRACEFS_MAGIC_) < 0)
-		return 1;
-	rc = mkdir_p(o.pin_root);
-	if (rc < 0) {
-		fprintf(stderr, "shmq-probe: mkdir %s: %s\n", o.pin_root, strerror(-rc));
-		return 1;
-	}
-
-	struct probe_state st = { .broker = o.broker };
-	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = o.pin_root);
-	st.skel = shmq_probe_bpf__open_opts(&oo);
-	if (st.skel == NULL) {
-		fprintf(stderr, "shmq-probe: open BPF object: %s\n", strerror(errno));
-		return 1;
-	}
-	st.skel->rodata->broker_tgid = o.broker_pid;
-	st.skel->rodata->filter_clients = o.n_pids > 0;
-	if (o.broker_pid == 0) {
-		bpf_program__set_autoload(st.skel->progs.fdatasync_enter, false);
-		bpf_program__set_autoload(st.skel->progs.fdatasync_exit, false);
-	}
+	struct probe_state st = { .o = &o };
 	int exit_code = 1;
-	rc = shmq_probe_bpf__load(st.skel);
-	if (rc < 0) {
-		fprintf(stderr, "shmq-probe: load BPF programs: %s%s\n", strerror(-rc),
-			rc == -EINVAL ? " (a pinned map with another definition? remove the pin root)" : "");
+	if (o.socket != NULL && connect_broker(&o, &st.client) < 0)
 		goto out;
-	}
-	for (int i = 0; i < o.n_pids; i++) {
-		__u32 pid = o.pids[i];
-		__u8 one = 1;
-		if (bpf_map__update_elem(st.skel->maps.tgids, &pid, sizeof(pid), &one, sizeof(one),
-					 BPF_ANY) != 0) {
-			fprintf(stderr, "shmq-probe: pid filter: %s\n", strerror(errno));
+	st.broker = o.broker;
+	if (o.pin_root[0] == '\0')
+		snprintf(o.pin_root, sizeof(o.pin_root), "/sys/fs/bpf/shmq/%s", o.broker);
+	if (!o.no_bpf) {
+		exit_code = setup_bpf(&st, &o);
+		if (exit_code != 0)
 			goto out;
-		}
+		exit_code = 1;
 	}
-	st.fds = (struct shmq_probe_map_fds){
-		.hist = bpf_map__fd(st.skel->maps.hist),
-		.order_viol = bpf_map__fd(st.skel->maps.order_viol),
-		.queue_stats = bpf_map__fd(st.skel->maps.queue_stats),
-		.totals = bpf_map__fd(st.skel->maps.totals),
-	};
-	if (attach_all(&st, &o) < 0)
-		goto out;
 
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)o.port),
 				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -420,8 +509,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	printf("ready port=%u pin_root=%s links=%d\n", di ? di->port : o.port, o.pin_root,
-		st.n_links);
+	printf("ready port=%u pin_root=%s links=%d broker=%s broker_pid=%u\n",
+	       di ? di->port : o.port, o.no_bpf ? "-" : o.pin_root, st.n_links, o.broker,
+	       o.broker_pid);
 	fflush(stdout);
 
 	int sig;
@@ -431,8 +521,11 @@ int main(int argc, char **argv)
 out:
 	for (int i = 0; i < st.n_links; i++)
 		bpf_link__destroy(st.links[i]);
-	if (o.cleanup)
+	if (st.skel != NULL && o.cleanup)
 		unpin_all(&st, o.pin_root);
+	else if (!o.no_bpf && exit_code != 0 && o.pin_root[0] != '\0')
+		rmdir(o.pin_root); /* only if empty: never another run's pins */
 	shmq_probe_bpf__destroy(st.skel);
+	shmq_client_close(st.client);
 	return exit_code;
 }

@@ -87,6 +87,7 @@ struct shmq_totals {
 	__u64 fdatasyncs;
 	__u64 order_violations;
 	__u64 filtered_out; /* hits from processes outside the filter */
+	__u64 map_full;     /* samples dropped: a keyed map had no room for a new key */
 };
 
 #endif

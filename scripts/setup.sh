@@ -10,6 +10,7 @@ PKGS=(
   libsodium-dev                      # dpdk_net session HMAC (HMAC-SHA256)
   libbpf-dev bpftool                 # ebpf/
   libmicrohttpd-dev                  # ebpf/: shmq-probe's /metrics
+  prometheus                         # tests/ebpf: a real server scrapes shmq-probe
   liburcu-dev libcmocka-dev
   libiniparser-dev libjson-c-dev     # broker config (INI), topic metadata (JSON)
   libzmq3-dev                        # shmq-bench e2e: ZeroMQ ipc peer

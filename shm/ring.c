@@ -1042,6 +1042,23 @@ int shmq_ring_read_check(const shmq_ring_t *r, uint64_t pos)
 	return shmq_load_relaxed(&r->h->reclaim) > pos ? SHMQ_EOVERRUN : 0;
 }
 
+/*
+ * The end of the live window, head + capacity: no record reaches past it
+ * (tail <= head + capacity, I1), and the slot of every position below it
+ * belongs to that position's own lap or is zero, because the previous lap's
+ * bytes there were zeroed before head moved past them (I2). Non-gating
+ * readers bound records by it instead of by tail: head's line is written only
+ * when the gating reader releases space (a few times per lap), whereas tail's
+ * is CASed by every reservation, so loading tail per message cost a caught-up
+ * reader one cross-core transfer and the producer's next tail CAS another.
+ */
+static uint64_t window_end(const shmq_ring_t *r)
+{
+	/* acquire: pairs with release_to()'s release store of head, made after
+	 * it zeroed the previous lap's bytes below the new head (I2). */
+	return shmq_load_acquire(&r->h->head) + r->cap;
+}
+
 int shmq_ring_read(shmq_ring_t *r, uint64_t *pos, struct shmq_ring_msg *msgs, unsigned max)
 {
 	if (!r || !pos || (!msgs && max))
@@ -1053,28 +1070,29 @@ int shmq_ring_read(shmq_ring_t *r, uint64_t *pos, struct shmq_ring_msg *msgs, un
 		return SHMQ_EOVERRUN;
 	if (p & 7)
 		return -EINVAL;
-	/* A reader polling for the next record touches only its len word (the
-	 * line the producer writes anyway), not the tail's line: nothing is
-	 * committed at p while that word is 0 or RESERVED (free space is zero,
-	 * I2). acquire: pairs with the commit CAS, as in decode(). */
-	if (!len_committed(shmq_load_acquire(len_word(r, p))))
-		return shmq_ring_read_check(r, start) ? SHMQ_EOVERRUN : 0;
-	uint64_t tail = shmq_load_acquire(&h->tail); /* acquire: see decode() */
-	if (p > tail)
+	/* Positions handed out are <= tail <= head + capacity, and head only
+	 * grows: anything beyond the window is the caller's error. At the window
+	 * end (a full ring) the slot is the oldest record's: nothing new yet. */
+	uint64_t end = window_end(r);
+	if (p > end)
 		return -EINVAL;
-	/* More than a lap behind the tail: lapped since the reclaim load above,
-	 * or the cursors are garbage (G8). Either way, never scan a whole lap. */
-	if (tail - p > r->cap)
-		return shmq_ring_read_check(r, start) ? SHMQ_EOVERRUN : SHMQ_ECORRUPT;
+	/* A reader polling for the next record touches only its len word (the
+	 * line the producer writes anyway) and lines that change once per lap:
+	 * nothing is committed at p while that word is 0 or RESERVED (free space
+	 * is zero, I2). acquire: pairs with the commit CAS, as in decode(). */
+	if (p == end || !len_committed(shmq_load_acquire(len_word(r, p))))
+		return shmq_ring_read_check(r, start) ? SHMQ_EOVERRUN : 0;
 	unsigned n = 0;
 	while (n < max && p - start < r->cap) {
-		if (p >= tail) {
-			tail = shmq_load_acquire(&h->tail); /* acquire: as above */
-			if (p >= tail)
+		if (p >= end) {
+			end = window_end(r);
+			if (p >= end)
 				break;
 		}
 		uint32_t total = 0;
-		int d = decode(r, p, &tail, msgs + n, max - n, &total);
+		/* decode() checks the record against `end` and, if it seems to
+		 * pass it, against a fresh tail (G8): garbage gives DEC_BAD. */
+		int d = decode(r, p, &end, msgs + n, max - n, &total);
 		if (d == DEC_STOP || d == DEC_FULL)
 			break;
 		if (d == DEC_BAD) /* torn by reclamation, or real garbage? */
@@ -1195,8 +1213,9 @@ static int record_ready(shmq_ring_t *r, uint64_t pos)
 	/* acquire: pairs with the reclaim announcement. */
 	if (shmq_load_acquire(&r->h->reclaim) > pos)
 		return 1;
-	/* acquire: the record's bytes are ours to check only below tail. */
-	if (pos >= shmq_load_acquire(&r->h->tail))
+	/* The slot is pos's own only inside the window (see window_end()); a
+	 * committed word there is the previous lap's oldest record. */
+	if (pos >= window_end(r))
 		return 0;
 	/* acquire: pairs with the commit CAS (G2). */
 	return len_committed(shmq_load_acquire(len_word(r, pos))) ? 1 : 0;

@@ -395,18 +395,36 @@ uint64_t shmq_store_tag_hash(const char *tags, size_t len)
 	return h ? h : 1;
 }
 
+/* The queue of the previous message of a batch: a persister batch is one
+ * ring, so every message after the first skips the lookup (a topic hash, a
+ * read lock and a compare per message otherwise). Keyed by the topic
+ * POINTER and queue id: the same pointer within one append call is the same
+ * string (the caller does not change its batch while appending). */
+struct qcache {
+	const char *topic;
+	uint32_t queue_id;
+	struct shmq_store_queue *q;
+	bool msgid;   /* fill results' msg_id */
+};
+
 static int append_one(struct shmq_store *s, const struct shmq_store_msg *m,
-		      struct shmq_store_result *r, uint64_t now_ms)
+		      struct shmq_store_result *r, uint64_t now_ms, struct qcache *qc)
 {
 	int64_t sz = shmq_cl_encoded_size(m);
 	if (sz < 0)
 		return (int)sz;
 	if ((uint64_t)sz > s->o.max_msg_size)
 		return SHMQ_ETOOBIG;
-	struct shmq_store_queue *q;
-	int rc = shmq_store_queue_get(s, m->topic, strlen(m->topic), m->queue_id, true, &q);
-	if (rc < 0)
-		return rc;
+	struct shmq_store_queue *q = qc->q;
+	int rc;
+	if (!q || qc->topic != m->topic || qc->queue_id != m->queue_id) {
+		rc = shmq_store_queue_get(s, m->topic, strlen(m->topic), m->queue_id, true, &q);
+		if (rc < 0)
+			return rc;
+		qc->topic = m->topic;
+		qc->queue_id = m->queue_id;
+		qc->q = q;
+	}
 	uint8_t *p;
 	uint64_t off;
 	rc = shmq_cl_reserve(s->cl, (uint32_t)sz, &p, &off);
@@ -438,12 +456,15 @@ static int append_one(struct shmq_store *s, const struct shmq_store_msg *m,
 	r->commitlog_offset = off;
 	r->queue_offset = qoff;
 	r->size = (uint32_t)sz;
-	shmq_msgid_encode(s->o.broker_id, off, r->msg_id);
+	if (qc->msgid)
+		shmq_msgid_encode(s->o.broker_id, off, r->msg_id);
+	else
+		r->msg_id[0] = '\0';
 	return 0;
 }
 
-int shmq_store_append(shmq_store_t *s, const struct shmq_store_msg *msgs, unsigned n,
-		      struct shmq_store_result *results)
+static int append_batch(shmq_store_t *s, const struct shmq_store_msg *msgs, unsigned n,
+			struct shmq_store_result *results, bool msgid)
 {
 	if (shmq_flusher_poisoned(&s->fl))
 		return SHMQ_EPOISONED;
@@ -451,8 +472,9 @@ int shmq_store_append(shmq_store_t *s, const struct shmq_store_msg *msgs, unsign
 	int rc = 0;
 	uint64_t bytes = 0;
 	uint64_t now_ms = shmq_wall_ms(); /* one store timestamp per batch */
+	struct qcache qc = { .msgid = msgid };
 	for (i = 0; i < n; i++) {
-		rc = append_one(s, &msgs[i], &results[i], now_ms);
+		rc = append_one(s, &msgs[i], &results[i], now_ms, &qc);
 		if (rc < 0) {
 			results[i].status = rc;
 			if (rc == -ENOSPC) /* relaxed: statistics */
@@ -472,6 +494,18 @@ int shmq_store_append(shmq_store_t *s, const struct shmq_store_msg *msgs, unsign
 		shmq_flusher_note_written(&s->fl, w);
 	}
 	return i > 0 ? (int)i : rc;
+}
+
+int shmq_store_append(shmq_store_t *s, const struct shmq_store_msg *msgs, unsigned n,
+		      struct shmq_store_result *results)
+{
+	return append_batch(s, msgs, n, results, true);
+}
+
+int shmq_store_append_nomsgid(shmq_store_t *s, const struct shmq_store_msg *msgs, unsigned n,
+			      struct shmq_store_result *results)
+{
+	return append_batch(s, msgs, n, results, false);
 }
 
 int shmq_store_wait_durable(shmq_store_t *s, uint64_t end_offset, uint64_t timeout_ns)

@@ -242,6 +242,12 @@ int shmq_store_close(shmq_store_t *s);
 int shmq_store_append(shmq_store_t *s, const struct shmq_store_msg *msgs, unsigned n,
 		      struct shmq_store_result *results);
 
+/** @brief As shmq_store_append(), but the results' msg_id is left empty (a
+ * CRC and 32 hex digits per message saved): for callers that only use the
+ * offsets (the persister; an id is shmq_msgid_encode(broker_id, offset)). */
+int shmq_store_append_nomsgid(shmq_store_t *s, const struct shmq_store_msg *msgs, unsigned n,
+			      struct shmq_store_result *results);
+
 /**
  * @brief Wait until every byte below @p end_offset is on disk (S3); kicks the
  * flusher (sync mode: joins the next group commit).

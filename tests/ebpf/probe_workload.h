@@ -44,4 +44,9 @@
 #define WL_UNBLOCKS          2
 #define WL_BACKPRESSURES     3
 
+/* Probe hits of one attached round (a process outside the filter: all of
+ * them land in totals.filtered_out): + queue_owner + offset_reset. */
+#define WL_HITS_PER_ROUND    (WL_PRODUCE_FIRED + WL_PERSIST_BATCHES + WL_FLUSHES + \
+			      WL_DELIVER_CALLS + 2 + WL_UNBLOCKS + WL_BACKPRESSURES)
+
 #endif
