@@ -536,77 +536,30 @@ out:
 
 static int load_offsets(shmq_groups_t *g, char *err, size_t errlen)
 {
-	int fd = open(g->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0; /* a fresh store */
-		int e = errno;
-		shmq_errbuf_set(err, errlen, "%s: %s", g->path, strerror(e));
-		return -e;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		shmq_errbuf_set(err, errlen, "%s: %s", g->path, strerror(e));
-		return -e;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)OFFSETS_FILE_MAX) {
-		close(fd);
+	char *buf;
+	size_t len;
+	int r = shmq_file_read_small(g->path, OFFSETS_FILE_MAX, &buf, &len);
+
+	if (r == -ENOENT)
+		return 0; /* a fresh store */
+	if (r == -EFBIG) {
 		shmq_errbuf_set(err, errlen, "%s: not a regular file or larger than %u bytes", g->path,
-			OFFSETS_FILE_MAX);
+				OFFSETS_FILE_MAX);
 		return SHMQ_ECORRUPT;
 	}
-	size_t len = (size_t)st.st_size, off = 0;
-	char *buf = malloc(len + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
+	if (r < 0) {
+		shmq_errbuf_set(err, errlen, "%s: %s", g->path, strerror(-r));
+		return r;
 	}
-	while (off < len) {
-		ssize_t n = read(fd, buf + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	int r = parse_offsets(g, buf, off, err, errlen);
+	r = parse_offsets(g, buf, len, err, errlen);
 	free(buf);
 	return r;
 }
 
-/* Write text to offsets.json: tmp, fsync, rename, directory fsync (GR7). */
+/* Write text to offsets.json (GR7: a crash leaves the old or the new file). */
 static int write_file(shmq_groups_t *g, const char *s, size_t len)
 {
-	int r = 0;
-	int fd = open(g->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, s + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (r == 0 && fsync(fd) != 0)
-		r = -errno;
-	if (close(fd) != 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(g->tmp, g->path) != 0)
-		r = -errno;
-	if (r == 0)
-		r = shmq_fsync_dir(g->cfg_dir);
-	else
-		unlink(g->tmp);
-	return r;
+	return shmq_file_replace(g->path, g->tmp, g->cfg_dir, s, len);
 }
 
 /* ---- restart: adopt tables left in ring_dir (GR8) ---- */

@@ -71,7 +71,7 @@ static int persist(shmq_topics_t *t, const struct shmq_topic_info *v, size_t n)
 {
 	json_object *root = json_object_new_object();
 	json_object *arr = json_object_new_array();
-	int r = 0;
+	int r;
 
 	if (!root || !arr) {
 		json_object_put(root);
@@ -98,33 +98,7 @@ static int persist(shmq_topics_t *t, const struct shmq_topic_info *v, size_t n)
 		json_object_put(root);
 		return -ENOMEM;
 	}
-	int fd = open(t->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, s + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (r == 0 && fsync(fd) != 0)
-		r = -errno;
-	if (close(fd) != 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(t->tmp, t->path) != 0)
-		r = -errno;
-	if (r == 0)
-		r = shmq_fsync_dir(t->dir);
-	else
-		unlink(t->tmp);
-out:
+	r = shmq_file_replace(t->path, t->tmp, t->dir, s, len);
 	json_object_put(root);
 	return r;
 }
@@ -246,45 +220,22 @@ out:
 
 static int load(shmq_topics_t *t, char *err, size_t errlen)
 {
-	int fd = open(t->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0; /* a fresh store */
-		int e = errno;
-		shmq_errbuf_set(err, errlen, "%s: %s", t->path, strerror(e));
-		return -e;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		shmq_errbuf_set(err, errlen, "%s: %s", t->path, strerror(e));
-		return -e;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SHMQ_TOPICS_FILE_MAX) {
-		close(fd);
+	char *buf;
+	size_t len;
+	int r = shmq_file_read_small(t->path, SHMQ_TOPICS_FILE_MAX, &buf, &len);
+
+	if (r == -ENOENT)
+		return 0; /* a fresh store */
+	if (r == -EFBIG) {
 		shmq_errbuf_set(err, errlen, "%s: not a regular file or larger than %u bytes", t->path,
-			SHMQ_TOPICS_FILE_MAX);
+				SHMQ_TOPICS_FILE_MAX);
 		return SHMQ_ECORRUPT;
 	}
-	size_t len = (size_t)st.st_size;
-	char *buf = malloc(len + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
+	if (r < 0) {
+		shmq_errbuf_set(err, errlen, "%s: %s", t->path, strerror(-r));
+		return r;
 	}
-	size_t off = 0;
-	while (off < len) {
-		ssize_t n = read(fd, buf + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	int r = parse_registry(t, buf, off, err, errlen);
+	r = parse_registry(t, buf, len, err, errlen);
 	free(buf);
 	return r;
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,4 +39,84 @@ int shmq_fsync_dir(const char *dir)
 	int rc = fsync(fd) == 0 ? 0 : -errno;
 	close(fd);
 	return rc;
+}
+
+int shmq_file_replace(const char *path, const char *tmp, const char *dir, const void *data,
+		      size_t len)
+{
+	const char *p = data;
+	size_t off = 0;
+	int r = 0;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t w = write(fd, p + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r = w < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (r == 0 && fsync(fd) != 0)
+		r = -errno;
+	if (close(fd) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) != 0)
+		r = -errno;
+	if (r != 0) {
+		unlink(tmp);
+		return r;
+	}
+	return shmq_fsync_dir(dir);
+}
+
+int shmq_file_read_small(const char *path, size_t max, char **out, size_t *len)
+{
+	struct stat st;
+	size_t want, off = 0;
+	char *buf;
+	int e, fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
+	}
+	want = (size_t)st.st_size;
+	buf = malloc(want + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (off < want) {
+		ssize_t n = read(fd, buf + off, want - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = -errno;
+			free(buf);
+			close(fd);
+			return e;
+		}
+		if (n == 0)
+			break; /* truncated meanwhile: parse what is there */
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	*out = buf;
+	*len = off;
+	return 0;
 }

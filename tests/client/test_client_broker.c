@@ -27,72 +27,19 @@
 #include "common/clock.h"
 #include "shmq/admin.h"
 #include "tests/common/tmpdir.h"
+#include "tests/integration/itest_cmocka.h"
 
-static const char *shmqd_path;
-
-struct broker {
-	char dir[64];
-	char sock[128];
-	pid_t pid;
-	const char *extra[8];
+/* The broker of every test: 1 MiB segments, identity checked by the HELLO test. */
+static const struct itest_broker_opts broker_opts = {
+	.segment_size = "1M",
+	.extra = { "--log-level", "warn", "--broker-id", "5", "--broker-name", "testbroker" },
 };
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static void broker_start(struct broker *b)
-{
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		const char *argv[32] = { shmqd_path, "--base-dir", b->dir, "--log-level", "warn",
-					 "--segment-size", "1M", "--max-message-size", "64K",
-					 "--ring-capacity", "1M", "--broker-id", "5",
-					 "--broker-name", "testbroker" };
-		int n = 15;
-		for (int i = 0; b->extra[i]; i++)
-			argv[n++] = b->extra[i];
-		argv[n] = NULL;
-		execv(shmqd_path, (char *const *)argv);
-		_exit(127);
-	}
-	b->pid = pid;
-	/* wait until it answers */
-	uint64_t deadline = shmq_now_ns() + 10000000000ull;
-	for (;;) {
-		shmq_client_t *c;
-		if (shmq_client_open(b->sock, NULL, &c) == 0) {
-			shmq_client_close(c);
-			return;
-		}
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			fail_msg("shmqd exited early (status %d)", st);
-		if (shmq_now_ns() > deadline)
-			fail_msg("shmqd did not come up");
-		msleep(10);
-	}
-}
-
-static void broker_kill(struct broker *b, int sig)
-{
-	if (b->pid <= 0)
-		return;
-	kill(b->pid, sig);
-	int st;
-	waitpid(b->pid, &st, 0);
-	b->pid = 0;
-}
 
 static int setup(void **state)
 {
-	struct broker *b = calloc(1, sizeof(*b));
-	strcpy(b->dir, "/tmp/shmq_client_brk_XXXXXX");
-	assert_non_null(mkdtemp(b->dir));
-	snprintf(b->sock, sizeof(b->sock), "%s/shmqd.sock", b->dir);
+	struct itest_broker *b = calloc(1, sizeof(*b));
+
+	assert_non_null(b);
 	*state = b;
 	return 0;
 }
@@ -100,48 +47,30 @@ static int setup(void **state)
 static int setup_started(void **state)
 {
 	setup(state);
-	broker_start(*state);
+	assert_int_equal(itest_broker_start(*state, &broker_opts), 0);
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct broker *b = *state;
-	broker_kill(b, SIGTERM);
-	shmq_test_rmtree(b->dir);
-	free(b);
-	return 0;
-}
-
-static shmq_client_t *connect_ok(const struct broker *b)
-{
-	shmq_client_t *c;
-	int rc = shmq_client_open(b->sock, NULL, &c);
-	if (rc < 0)
-		fail_msg("connect: %s", shmq_strerror(rc));
-	return c;
 }
 
 /* ------------------------------------------------------------------ */
 
 static void test_client_hello_reports_broker_identity_and_missing_broker_is_enoent(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_client_broker_id(c), 5);
 	assert_string_equal(shmq_client_broker_name(c), "testbroker");
 	assert_int_not_equal(shmq_cli_session(c), 0);
 	shmq_client_close(c);
-	char none[160];
-	snprintf(none, sizeof(none), "%s/nobody.sock", b->dir);
+	char none[ITEST_PATH_MAX + 16];
+	snprintf(none, sizeof(none), "%s/nobody.sock", b->base);
 	assert_int_equal(shmq_client_open(none, NULL, &c), -ENOENT);
 	assert_int_equal(shmq_client_open("no-slash-name", NULL, &c), -EINVAL);
 }
 
 static void test_topic_create_describe_and_conflicting_queue_count(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	struct shmq_topic_info ti;
 	assert_int_equal(shmq_topic_create(c, "Orders", 4, &ti), 0);
 	assert_string_equal(ti.name, "Orders");
@@ -170,7 +99,7 @@ static void test_topic_create_describe_and_conflicting_queue_count(void **state)
 
 static void test_unanswered_request_times_out_and_its_late_answer_is_dropped(void **state)
 {
-	struct broker *b = *state;
+	struct itest_broker *b = *state;
 	SHMQ_CLIENT_OPTS(co, .request_timeout_ns = 200000000ull);
 	shmq_client_t *c;
 	assert_int_equal(shmq_client_open(b->sock, &co, &c), 0);
@@ -192,8 +121,8 @@ static void test_unanswered_request_times_out_and_its_late_answer_is_dropped(voi
 
 static void test_persisted_send_returns_offsets_and_message_reads_back(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "T", 2, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "T", .delivery = SHMQ_DELIVERY_PERSISTED, .select = SHMQ_SELECT_HASH);
 	shmq_producer_t *p;
@@ -261,8 +190,8 @@ static void test_persisted_send_returns_offsets_and_message_reads_back(void **st
 
 static void test_batch_send_is_one_queue_with_consecutive_offsets(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "B", 3, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "B", .delivery = SHMQ_DELIVERY_PERSISTED);
 	shmq_producer_t *p;
@@ -332,8 +261,8 @@ static void on_done(void *arg, int status, const struct shmq_send_result *res)
 
 static void test_async_completions_run_once_each_in_send_order_per_queue(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "A", 2, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "A", .delivery = SHMQ_DELIVERY_PERSISTED);
 	shmq_producer_t *p;
@@ -364,8 +293,8 @@ static void test_async_completions_run_once_each_in_send_order_per_queue(void **
 
 static void test_message_above_max_size_is_too_big_and_bad_property_invalid(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "S", 1, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "S");
 	shmq_producer_t *p;
@@ -391,8 +320,8 @@ static void test_message_above_max_size_is_too_big_and_bad_property_invalid(void
 
 static void test_full_ring_back_pressures_while_broker_is_stopped(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "P", 1, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "P", .send_timeout_ns = 20000000ull);
 	shmq_producer_t *p;
@@ -425,8 +354,8 @@ static void test_full_ring_back_pressures_while_broker_is_stopped(void **state)
 
 static void test_producer_keeps_working_across_a_broker_sigkill_restart(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "R", 2, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "R", .delivery = SHMQ_DELIVERY_PERSISTED);
 	shmq_producer_t *p;
@@ -435,8 +364,8 @@ static void test_producer_keeps_working_across_a_broker_sigkill_restart(void **s
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(shmq_producer_send(p, &m, NULL), 0);
 	uint32_t epoch = shmq_cli_epoch(c);
-	broker_kill(b, SIGKILL);
-	broker_start(b);
+	itest_broker_kill(b);
+	assert_int_equal(itest_broker_restart(b), 0);
 	/* the first sends after the restart: PERSISTED waits on the same ring
 	 * file, which the new broker re-opens and drains */
 	struct shmq_send_result r;
@@ -474,8 +403,8 @@ static void test_producer_keeps_working_across_a_broker_sigkill_restart(void **s
 
 static void test_producer_follows_the_broker_to_a_new_ring_file(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "N", 1, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "N", .delivery = SHMQ_DELIVERY_PERSISTED,
 			   .ack_timeout_ns = 3000000000ull);
@@ -487,12 +416,12 @@ static void test_producer_follows_the_broker_to_a_new_ring_file(void **state)
 		assert_int_equal(shmq_producer_send(p, &m, &r), 0);
 	/* the ring file is lost with the broker (as on a host reboot): the new
 	 * broker creates another file, the producer must move to it */
-	broker_kill(b, SIGKILL);
-	char ring[160];
-	snprintf(ring, sizeof(ring), "%s/rings/N.0.ring", b->dir);
+	itest_broker_kill(b);
+	char ring[ITEST_PATH_MAX + 16];
+	snprintf(ring, sizeof(ring), "%s/N.0.ring", b->rings);
 	assert_int_equal(unlink(ring), 0);
-	broker_start(b);
-	msleep(150); /* past the 100 ms liveness-check rate limit */
+	assert_int_equal(itest_broker_restart(b), 0);
+	itest_sleep_ms(150); /* past the 100 ms liveness-check rate limit */
 	int rc = shmq_producer_send(p, &m, &r);
 	if (rc < 0)
 		fail_msg("send after ring loss: %s", shmq_strerror(rc));
@@ -505,11 +434,12 @@ static void test_producer_follows_the_broker_to_a_new_ring_file(void **state)
 
 static void test_durable_send_waits_for_the_flush(void **state)
 {
-	struct broker *b = *state;
-	b->extra[0] = "--flush-mode";
-	b->extra[1] = "sync";
-	broker_start(b);
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	struct itest_broker_opts o = broker_opts;
+
+	o.sync_flush = true;
+	assert_int_equal(itest_broker_start(b, &o), 0);
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "D", 1, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "D", .delivery = SHMQ_DELIVERY_DURABLE);
 	shmq_producer_t *p;
@@ -530,24 +460,19 @@ static void test_durable_send_waits_for_the_flush(void **state)
 
 int main(void)
 {
-	shmqd_path = getenv("SHMQD");
-	if (!shmqd_path || access(shmqd_path, X_OK) != 0) {
-		printf("SHMQD not set or not executable: skipped\n");
-		return 77;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_client_hello_reports_broker_identity_and_missing_broker_is_enoent, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_topic_create_describe_and_conflicting_queue_count, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_unanswered_request_times_out_and_its_late_answer_is_dropped, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_persisted_send_returns_offsets_and_message_reads_back, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_batch_send_is_one_queue_with_consecutive_offsets, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_async_completions_run_once_each_in_send_order_per_queue, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_message_above_max_size_is_too_big_and_bad_property_invalid, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_full_ring_back_pressures_while_broker_is_stopped, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_producer_keeps_working_across_a_broker_sigkill_restart, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_producer_follows_the_broker_to_a_new_ring_file, setup_started, teardown),
-		cmocka_unit_test_setup_teardown(test_durable_send_waits_for_the_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_hello_reports_broker_identity_and_missing_broker_is_enoent, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_topic_create_describe_and_conflicting_queue_count, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_unanswered_request_times_out_and_its_late_answer_is_dropped, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_persisted_send_returns_offsets_and_message_reads_back, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_batch_send_is_one_queue_with_consecutive_offsets, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_async_completions_run_once_each_in_send_order_per_queue, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_message_above_max_size_is_too_big_and_bad_property_invalid, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_full_ring_back_pressures_while_broker_is_stopped, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_producer_keeps_working_across_a_broker_sigkill_restart, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_producer_follows_the_broker_to_a_new_ring_file, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_durable_send_waits_for_the_flush, setup, itest_teardown_state),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return ITEST_RUN_GROUP(tests, NULL, 0);
 }

@@ -30,65 +30,24 @@
 #include "common/clock.h"
 #include "shmq/shmq.h"
 #include "tests/common/tmpdir.h"
-
-static const char *shmqd_path;
-
-struct broker {
-	char dir[64];
-	char sock[128];
-	pid_t pid;
-};
-
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
+#include "tests/integration/itest_cmocka.h"
 
 static int scale(void)
 {
-	const char *s = getenv("SHMQ_STRESS_SCALE");
-	int v = s ? atoi(s) : 1;
-	return v > 0 ? v : 1;
-}
-
-static void broker_start(struct broker *b, const char *ring_cap, const char *max_msg)
-{
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		const char *argv[] = { shmqd_path, "--base-dir", b->dir, "--log-level", "warn",
-				       "--segment-size", "1M", "--max-message-size", max_msg,
-				       "--ring-capacity", ring_cap, "--broker-id", "9",
-				       "--revoke-timeout-ms", "5000", NULL };
-		execv(shmqd_path, (char *const *)argv);
-		_exit(127);
-	}
-	b->pid = pid;
-	uint64_t deadline = shmq_now_ns() + 10000000000ull;
-	for (;;) {
-		shmq_client_t *c;
-		if (shmq_client_open(b->sock, NULL, &c) == 0) {
-			shmq_client_close(c);
-			return;
-		}
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			fail_msg("shmqd exited early (status %d)", st);
-		if (shmq_now_ns() > deadline)
-			fail_msg("shmqd did not come up");
-		msleep(10);
-	}
+	return (int)itest_scale();
 }
 
 static int setup_with(void **state, const char *ring_cap, const char *max_msg)
 {
-	struct broker *b = calloc(1, sizeof(*b));
-	strcpy(b->dir, "/tmp/shmq_tcons_XXXXXX");
-	assert_non_null(mkdtemp(b->dir));
-	snprintf(b->sock, sizeof(b->sock), "%s/shmqd.sock", b->dir);
-	broker_start(b, ring_cap, max_msg);
+	struct itest_broker *b = calloc(1, sizeof(*b));
+	const struct itest_broker_opts o = {
+		.segment_size = "1M", .ring_capacity = ring_cap, .max_message_size = max_msg,
+		.extra = { "--log-level", "warn", "--broker-id", "9", "--revoke-timeout-ms", "5000" },
+	};
+
+	assert_non_null(b);
 	*state = b;
+	assert_int_equal(itest_broker_start(b, &o), 0);
 	return 0;
 }
 
@@ -100,28 +59,6 @@ static int setup(void **state)
 static int setup_small_ring(void **state)
 {
 	return setup_with(state, "64K", "16K");
-}
-
-static int teardown(void **state)
-{
-	struct broker *b = *state;
-	if (b->pid > 0) {
-		kill(b->pid, SIGTERM);
-		int st;
-		waitpid(b->pid, &st, 0);
-	}
-	shmq_test_rmtree(b->dir);
-	free(b);
-	return 0;
-}
-
-static shmq_client_t *connect_ok(const struct broker *b)
-{
-	shmq_client_t *c;
-	int rc = shmq_client_open(b->sock, NULL, &c);
-	if (rc < 0)
-		fail_msg("connect: %s", shmq_strerror(rc));
-	return c;
 }
 
 /* Send bodies "<first>".."<first+n-1>" round-robin; @p pad extra bytes. */
@@ -138,7 +75,7 @@ static void produce(shmq_producer_t *p, uint64_t first, uint64_t n, uint32_t pad
 					  .tags = "tagA", .keys = key, .props = &prop, .nprops = 1 };
 		int rc;
 		while ((rc = shmq_producer_send(p, &m, NULL)) == SHMQ_BACK_PRESSURED)
-			msleep(1);
+			itest_sleep_ms(1);
 		if (rc < 0)
 			fail_msg("send %" PRIu64 ": %s", i, shmq_strerror(rc));
 	}
@@ -212,9 +149,9 @@ static void consume(shmq_consumer_t *cs, struct seen *s, uint64_t want, unsigned
 
 /* ------------------------------------------------------------------ */
 
-static void every_level(struct broker *b, enum shmq_visibility vis)
+static void every_level(struct itest_broker *b, enum shmq_visibility vis)
 {
-	shmq_client_t *c = connect_ok(b);
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "T", 2, NULL), 0);
 	SHMQ_CONSUMER_OPTS(co, .group = "g", .topic = "T", .visibility = vis,
 			   .start = SHMQ_START_EARLIEST);
@@ -259,8 +196,8 @@ static void test_consumer_receives_every_message_once_in_queue_order_durable(voi
 
 static void test_consumer_behind_the_ring_reads_the_commitlog_then_rejoins_the_ring(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "T", 1, NULL), 0);
 	SHMQ_CONSUMER_OPTS(co, .group = "g", .topic = "T", .start = SHMQ_START_EARLIEST);
 	shmq_consumer_t *cs;
@@ -320,8 +257,8 @@ static void settle(shmq_consumer_t *a, shmq_consumer_t *b, unsigned nq, struct s
 
 static void test_two_members_own_disjoint_queues_and_the_survivor_resumes_from_commits(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c1 = connect_ok(b), *c2 = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c1 = itest_connect(b), *c2 = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c1, "T", 4, NULL), 0);
 	SHMQ_CONSUMER_OPTS(co, .group = "grp", .topic = "T", .start = SHMQ_START_EARLIEST);
 	shmq_consumer_t *a, *bb;
@@ -397,8 +334,8 @@ static unsigned poll_count(shmq_consumer_t *cs, uint32_t *hits, uint32_t (*qo_hi
 
 static void test_handover_under_traffic_never_delivers_a_message_twice(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c1 = connect_ok(b), *c2 = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c1 = itest_connect(b), *c2 = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c1, "T", 4, NULL), 0);
 	SHMQ_CONSUMER_OPTS(co, .group = "ho", .topic = "T", .start = SHMQ_START_EARLIEST);
 	SHMQ_PRODUCER_OPTS(po, .topic = "T");
@@ -450,8 +387,8 @@ static void test_handover_under_traffic_never_delivers_a_message_twice(void **st
 
 static void test_manual_commit_resumes_after_the_last_committed_message(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "T", 1, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "T");
 	shmq_producer_t *p;
@@ -490,16 +427,16 @@ static void test_manual_commit_resumes_after_the_last_committed_message(void **s
 
 static void test_start_latest_and_timestamp_skip_older_messages(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "T", 2, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "T", .delivery = SHMQ_DELIVERY_PERSISTED);
 	shmq_producer_t *p;
 	assert_int_equal(shmq_producer_open(c, &po, &p), 0);
 	produce(p, 0, 50, 0);
-	msleep(30);
+	itest_sleep_ms(30);
 	uint64_t ts = shmq_wall_ms();
-	msleep(5);
+	itest_sleep_ms(5);
 	produce(p, 50, 50, 0);
 	SHMQ_CONSUMER_OPTS(cl, .group = "late", .topic = "T", .start = SHMQ_START_LATEST);
 	SHMQ_CONSUMER_OPTS(ct, .group = "ts", .topic = "T", .start = SHMQ_START_TIMESTAMP,
@@ -557,8 +494,8 @@ static int push_cb(void *arg, const struct shmq_msg_view *m)
 
 static void test_push_consumer_keeps_queue_order_and_retries_a_failed_message(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "T", 2, NULL), 0);
 	struct push_ctx x = { .fail_n = 7, .fails_left = 2 };
 	pthread_mutex_init(&x.mu, NULL);
@@ -581,7 +518,7 @@ static void test_push_consumer_keeps_queue_order_and_retries_a_failed_message(vo
 		pthread_mutex_unlock(&x.mu);
 		if (got == 100 || shmq_now_ns() > deadline)
 			break;
-		msleep(5);
+		itest_sleep_ms(5);
 	}
 	shmq_consumer_close(cs);
 	assert_int_equal(x.s->count, 100);
@@ -601,8 +538,8 @@ static void test_push_consumer_keeps_queue_order_and_retries_a_failed_message(vo
 
 static void test_broadcasting_members_each_receive_every_message(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c1 = connect_ok(b), *c2 = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c1 = itest_connect(b), *c2 = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c1, "T", 2, NULL), 0);
 	SHMQ_CONSUMER_OPTS(co, .group = "bc", .topic = "T", .mode = SHMQ_CONSUME_BROADCASTING,
 			   .start = SHMQ_START_EARLIEST);
@@ -634,8 +571,8 @@ static void test_broadcasting_members_each_receive_every_message(void **state)
 
 static void test_zero_copy_views_pass_the_check_while_the_ring_holds_them(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "T", 1, NULL), 0);
 	SHMQ_CONSUMER_OPTS(co, .group = "zc", .topic = "T", .start = SHMQ_START_LATEST,
 			   .zero_copy = true);
@@ -665,13 +602,13 @@ static void test_zero_copy_views_pass_the_check_while_the_ring_holds_them(void *
 
 static void test_consumer_rejoins_after_a_broker_sigkill_and_misses_nothing(void **state)
 {
-	struct broker *b = *state;
-	shmq_client_t *c = connect_ok(b);
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
 	assert_int_equal(shmq_topic_create(c, "T", 2, NULL), 0);
 	SHMQ_PRODUCER_OPTS(po, .topic = "T", .delivery = SHMQ_DELIVERY_PERSISTED);
 	shmq_producer_t *p;
 	assert_int_equal(shmq_producer_open(c, &po, &p), 0);
-	shmq_client_t *cc = connect_ok(b);
+	shmq_client_t *cc = itest_connect(b);
 	SHMQ_CONSUMER_OPTS(co, .group = "rk", .topic = "T", .start = SHMQ_START_EARLIEST);
 	shmq_consumer_t *cs;
 	assert_int_equal(shmq_consumer_open(cc, &co, &cs), 0);
@@ -689,11 +626,8 @@ static void test_consumer_rejoins_after_a_broker_sigkill_and_misses_nothing(void
 	}
 	assert_int_equal(got, 100);
 	(void)shmq_consumer_poll(cs, v, 64, 0); /* commits the last batch */
-	kill(b->pid, SIGKILL);
-	int st;
-	waitpid(b->pid, &st, 0);
-	b->pid = 0;
-	broker_start(b, "1M", "64K");
+	itest_broker_kill(b);
+	assert_int_equal(itest_broker_restart(b), 0);
 	produce(p, 100, 100, 0);
 	deadline = shmq_now_ns() + 20000000000ull;
 	uint64_t distinct = 0;
@@ -726,44 +660,39 @@ static void test_consumer_rejoins_after_a_broker_sigkill_and_misses_nothing(void
 
 int main(void)
 {
-	shmqd_path = getenv("SHMQD");
-	if (!shmqd_path || access(shmqd_path, X_OK) != 0) {
-		printf("SHMQD not set or not executable: skipped\n");
-		return 77;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 			test_consumer_receives_every_message_once_in_queue_order_immediate, setup,
-			teardown),
+			itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
 			test_consumer_receives_every_message_once_in_queue_order_persisted, setup,
-			teardown),
+			itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
 			test_consumer_receives_every_message_once_in_queue_order_durable, setup,
-			teardown),
+			itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
 			test_consumer_behind_the_ring_reads_the_commitlog_then_rejoins_the_ring,
-			setup_small_ring, teardown),
+			setup_small_ring, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
 			test_two_members_own_disjoint_queues_and_the_survivor_resumes_from_commits,
-			setup, teardown),
+			setup, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
-			test_handover_under_traffic_never_delivers_a_message_twice, setup, teardown),
+			test_handover_under_traffic_never_delivers_a_message_twice, setup, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
-			test_manual_commit_resumes_after_the_last_committed_message, setup, teardown),
+			test_manual_commit_resumes_after_the_last_committed_message, setup, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_start_latest_and_timestamp_skip_older_messages,
-						setup, teardown),
+						setup, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
 			test_push_consumer_keeps_queue_order_and_retries_a_failed_message, setup,
-			teardown),
+			itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_broadcasting_members_each_receive_every_message,
-						setup, teardown),
+						setup, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
-			test_zero_copy_views_pass_the_check_while_the_ring_holds_them, setup, teardown),
+			test_zero_copy_views_pass_the_check_while_the_ring_holds_them, setup, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(
 			test_consumer_rejoins_after_a_broker_sigkill_and_misses_nothing, setup,
-			teardown),
+			itest_teardown_state),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return ITEST_RUN_GROUP(tests, NULL, 0);
 }

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "shmq/shmq.h"
-#include "tests/integration/itest.h"
+#include "tests/integration/itest_cmocka.h"
 
 #define SECRET "acl.secret"
 #define OPEN "open.t"
@@ -37,8 +37,7 @@ static struct itest_broker broker;
 static int teardown(void **state)
 {
 	(void)state;
-	itest_kill_all();
-	itest_broker_cleanup(&broker);
+	itest_teardown(&broker);
 	return 0;
 }
 
@@ -152,20 +151,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_other_uid_is_refused_where_no_rule_grants_it, teardown),
 	};
-	int rc;
 
-	if (!itest_shmqd_path()) {
-		fprintf(stderr, "skip: env SHMQD does not name the shmqd binary\n");
-		return 77;
-	}
 	if (geteuid() != 0) {
 		fprintf(stderr, "skip: the ACL test needs root to run a client as uid 65534\n");
 		return 77;
 	}
 	g = itest_shared_alloc(sizeof(*g));
-	if (!g)
-		return 1;
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	itest_shared_free(g, sizeof(*g));
-	return rc;
+	return ITEST_RUN_GROUP(tests, g, sizeof(*g));
 }

@@ -27,7 +27,7 @@
 #include <cmocka.h>
 
 #include "shmq/shmq.h"
-#include "tests/integration/itest.h"
+#include "tests/integration/itest_cmocka.h"
 
 #define TOPIC "cr"
 #define QUEUES 4u
@@ -54,8 +54,7 @@ static struct itest_broker broker;
 static int teardown(void **state)
 {
 	(void)state;
-	itest_kill_all();
-	itest_broker_cleanup(&broker);
+	itest_teardown(&broker);
 	return 0;
 }
 
@@ -233,16 +232,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_durable_sends_survive_broker_sigkill_and_restart, teardown),
 		cmocka_unit_test_teardown(test_ring_committed_sends_survive_broker_sigkill_and_restart, teardown),
 	};
-	int rc;
 
-	if (!itest_shmqd_path()) {
-		fprintf(stderr, "skip: env SHMQD does not name the shmqd binary\n");
-		return 77;
-	}
 	g = itest_shared_alloc(sizeof(*g));
-	if (!g)
-		return 1;
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	itest_shared_free(g, sizeof(*g));
-	return rc;
+	return ITEST_RUN_GROUP(tests, g, sizeof(*g));
 }

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "shmq/shmq.h"
-#include "tests/integration/itest.h"
+#include "tests/integration/itest_cmocka.h"
 
 #define TOPIC "cu"
 #define POLL_MAX 64u
@@ -44,8 +44,7 @@ static struct itest_broker broker;
 static int teardown(void **state)
 {
 	(void)state;
-	itest_kill_all();
-	itest_broker_cleanup(&broker);
+	itest_teardown(&broker);
 	return 0;
 }
 
@@ -242,16 +241,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_consumer_lapped_by_the_ring_reads_the_commitlog_without_a_gap,
 					  teardown),
 	};
-	int rc;
 
-	if (!itest_shmqd_path()) {
-		fprintf(stderr, "skip: env SHMQD does not name the shmqd binary\n");
-		return 77;
-	}
 	g = itest_shared_alloc(sizeof(*g));
-	if (!g)
-		return 1;
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	itest_shared_free(g, sizeof(*g));
-	return rc;
+	return ITEST_RUN_GROUP(tests, g, sizeof(*g));
 }

@@ -40,7 +40,7 @@
 
 #include "shmq/admin.h"
 #include "shmq/shmq.h"
-#include "tests/integration/itest.h"
+#include "tests/integration/itest_cmocka.h"
 
 #define TOPIC "ord"
 #define GROUP "ord-g"
@@ -73,8 +73,7 @@ static struct itest_broker broker;
 static int teardown(void **state)
 {
 	(void)state;
-	itest_kill_all();
-	itest_broker_cleanup(&broker);
+	itest_teardown(&broker);
 	return 0;
 }
 
@@ -617,16 +616,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_per_key_order_holds_while_members_join_and_are_killed, teardown),
 	};
-	int rc;
 
-	if (!itest_shmqd_path()) {
-		fprintf(stderr, "skip: env SHMQD does not name the shmqd binary\n");
-		return 77;
-	}
 	g = itest_shared_alloc(sizeof(*g));
-	if (!g)
-		return 1;
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	itest_shared_free(g, sizeof(*g));
-	return rc;
+	return ITEST_RUN_GROUP(tests, g, sizeof(*g));
 }

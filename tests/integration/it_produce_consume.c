@@ -19,7 +19,7 @@
 
 #include "shmq/admin.h"
 #include "shmq/shmq.h"
-#include "tests/integration/itest.h"
+#include "tests/integration/itest_cmocka.h"
 
 #define TOPIC "rt"
 #define QUEUES 4u
@@ -45,8 +45,7 @@ static struct itest_broker broker;
 static int teardown(void **state)
 {
 	(void)state;
-	itest_kill_all();
-	itest_broker_cleanup(&broker);
+	itest_teardown(&broker);
 	return 0;
 }
 
@@ -346,16 +345,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_messages_round_trip_between_processes_with_tags_keys_and_properties, teardown),
 	};
-	int rc;
 
-	if (!itest_shmqd_path()) {
-		fprintf(stderr, "skip: env SHMQD does not name the shmqd binary\n");
-		return 77;
-	}
 	g = itest_shared_alloc(sizeof(*g));
-	if (!g)
-		return 1;
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	itest_shared_free(g, sizeof(*g));
-	return rc;
+	return ITEST_RUN_GROUP(tests, g, sizeof(*g));
 }

@@ -29,7 +29,7 @@
 
 #include "shmq/admin.h"
 #include "shmq/shmq.h"
-#include "tests/integration/itest.h"
+#include "tests/integration/itest_cmocka.h"
 
 #define TOPIC "vis"
 #define N 200u
@@ -63,11 +63,7 @@ static struct itest_broker broker;
 static int teardown(void **state)
 {
 	(void)state;
-	/* a frozen broker must not outlive the test */
-	if (broker.pid)
-		kill(broker.pid, SIGCONT);
-	itest_kill_all();
-	itest_broker_cleanup(&broker);
+	itest_teardown(&broker);
 	return 0;
 }
 
@@ -346,16 +342,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_durable_consumer_sees_only_flushed_messages_on_a_sync_broker,
 					  teardown),
 	};
-	int rc;
 
-	if (!itest_shmqd_path()) {
-		fprintf(stderr, "skip: env SHMQD does not name the shmqd binary\n");
-		return 77;
-	}
 	g = itest_shared_alloc(sizeof(*g));
-	if (!g)
-		return 1;
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	itest_shared_free(g, sizeof(*g));
-	return rc;
+	return ITEST_RUN_GROUP(tests, g, sizeof(*g));
 }

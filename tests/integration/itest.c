@@ -327,6 +327,14 @@ void itest_broker_cleanup(struct itest_broker *b)
 	b->rings[0] = 0;
 }
 
+void itest_teardown(struct itest_broker *b)
+{
+	if (b->pid)
+		kill(b->pid, SIGCONT);  /* a SIGSTOPped broker must not outlive the test */
+	itest_kill_all();
+	itest_broker_cleanup(b);
+}
+
 void itest_broker_dump_log(const struct itest_broker *b, size_t max_bytes)
 {
 	void *buf = NULL;

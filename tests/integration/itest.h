@@ -107,6 +107,10 @@ void itest_kill(pid_t pid);
  * reaped yet (test teardown after a failed assertion). */
 void itest_kill_all(void);
 
+/** @brief Test teardown: kill every child and the broker (even a frozen one)
+ * and remove the scratch directories. */
+void itest_teardown(struct itest_broker *b);
+
 /** @brief Drop to uid/gid 65534 (nobody) in this process. 0 or -errno. */
 int itest_drop_privileges(void);
 
