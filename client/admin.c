@@ -4,6 +4,7 @@
  * protocol, paging through lists, and message reads through a short-lived
  * logreader whose records are copied out before it is destroyed.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,51 +63,54 @@ SHMQ_API int shmq_admin_status(shmq_client_t *c, struct shmq_broker_status *out)
 	return rc;
 }
 
-SHMQ_API int shmq_admin_rings(shmq_client_t *c, struct shmq_ring_status **out, size_t *n)
+/*
+ * Page through a list (TOPIC_LIST, RING_STATUS: the request is a
+ * topic_list_req {start, max}, the response opens with {total, count}).
+ * @p take converts entry i of the page in @p resp into @p dst and returns 1
+ * (kept), 0 (skipped: gone since the page was made) or -errno.
+ */
+typedef int (*page_take_fn)(shmq_client_t *c, const struct shmq_ctl_msg *resp, uint32_t i, void *dst);
+
+static int list_pages(shmq_client_t *c, uint16_t type, uint32_t page, size_t elem, page_take_fn take,
+		      void **out, size_t *n)
 {
-	if (!c || !out || !n)
-		return -EINVAL;
-	*out = NULL;
-	*n = 0;
-	struct shmq_ctl_msg *m = msg_pair(SHMQ_CTL_RING_STATUS);
-	if (!m)
-		return -ENOMEM;
-	struct shmq_ring_status *v = NULL;
+	struct shmq_ctl_msg *m = msg_pair(type);
+	char *v = NULL;
 	size_t len = 0;
 	int rc = 0;
+
+	if (!m)
+		return -ENOMEM;
 	for (uint32_t start = 0;;) {
-		shmq_ctl_msg_init(&m[0], SHMQ_CTL_RING_STATUS, 0, 0);
-		m[0].u.ring_status_req.start = start;
-		m[0].u.ring_status_req.max = SHMQ_CTL_RING_PAGE;
+		shmq_ctl_msg_init(&m[0], type, 0, 0);
+		m[0].u.topic_list_req.start = start;
+		m[0].u.topic_list_req.max = page;
 		rc = shmq_cli_request(c, &m[0], &m[1], NULL);
 		if (rc < 0)
 			break;
-		uint32_t cnt = m[1].u.ring_status_resp.hdr.count;
+		const struct shmq_ctl_topic_list_resp_hdr *h = &m[1].u.topic_list_resp.hdr;
+		static_assert(sizeof(m[1].u.ring_status_resp.hdr) == sizeof(*h), "same list header");
+		if (type == SHMQ_CTL_RING_STATUS)
+			h = (const void *)&m[1].u.ring_status_resp.hdr;
+		uint32_t cnt = h->count, total = h->total;
 		if (cnt == 0)
 			break;
-		struct shmq_ring_status *nv = realloc(v, (len + cnt) * sizeof(*nv));
+		char *nv = realloc(v, (len + cnt) * elem);
 		if (!nv) {
 			rc = -ENOMEM;
 			break;
 		}
 		v = nv;
-		for (uint32_t i = 0; i < cnt; i++) {
-			const struct shmq_ctl_ring_entry *e = &m[1].u.ring_status_resp.entries[i];
-			struct shmq_ring_status *s = &v[len++];
-			memset(s, 0, sizeof(*s));
-			name_copy(s->topic, sizeof(s->topic), e->topic, sizeof(e->topic));
-			s->queue = e->queue;
-			s->fenced = e->fenced != 0;
-			s->capacity = e->capacity;
-			s->tail = e->tail;
-			s->consumed = e->consumed;
-			s->persisted = e->persisted;
-			s->flushed = e->flushed;
-			s->next_queue_offset = e->next_queue_offset;
-			s->unblocked = e->unblocked;
+		for (uint32_t i = 0; i < cnt && rc >= 0; i++) {
+			memset(v + len * elem, 0, elem);
+			rc = take(c, &m[1], i, v + len * elem);
+			if (rc > 0)
+				len++;
 		}
+		if (rc < 0)
+			break;
 		start += cnt;
-		if (start >= m[1].u.ring_status_resp.hdr.total)
+		if (start >= total)
 			break;
 	}
 	free(m);
@@ -119,61 +123,62 @@ SHMQ_API int shmq_admin_rings(shmq_client_t *c, struct shmq_ring_status **out, s
 	return 0;
 }
 
+static int take_ring(shmq_client_t *c, const struct shmq_ctl_msg *resp, uint32_t i, void *dst)
+{
+	const struct shmq_ctl_ring_entry *e = &resp->u.ring_status_resp.entries[i];
+	struct shmq_ring_status *s = dst;
+
+	(void)c;
+	name_copy(s->topic, sizeof(s->topic), e->topic, sizeof(e->topic));
+	s->queue = e->queue;
+	s->fenced = e->fenced != 0;
+	s->capacity = e->capacity;
+	s->tail = e->tail;
+	s->consumed = e->consumed;
+	s->persisted = e->persisted;
+	s->flushed = e->flushed;
+	s->next_queue_offset = e->next_queue_offset;
+	s->unblocked = e->unblocked;
+	return 1;
+}
+
+SHMQ_API int shmq_admin_rings(shmq_client_t *c, struct shmq_ring_status **out, size_t *n)
+{
+	if (!c || !out || !n)
+		return -EINVAL;
+	*out = NULL;
+	*n = 0;
+	void *v = NULL;
+	int rc = list_pages(c, SHMQ_CTL_RING_STATUS, SHMQ_CTL_RING_PAGE, sizeof(**out), take_ring, &v, n);
+
+	*out = v;
+	return rc;
+}
+
+/* The list has names only; queues and creation time come from a describe. */
+static int take_topic(shmq_client_t *c, const struct shmq_ctl_msg *resp, uint32_t i, void *dst)
+{
+	char name[SHMQ_CTL_NAME_LEN];
+	int rc;
+
+	name_copy(name, sizeof(name), resp->u.topic_list_resp.names[i].topic, SHMQ_CTL_NAME_LEN);
+	rc = shmq_topic_describe(c, name, dst);
+	if (rc == SHMQ_ENOTFOUND)
+		return 0; /* deleted between the two requests */
+	return rc < 0 ? rc : 1;
+}
+
 SHMQ_API int shmq_admin_topics(shmq_client_t *c, struct shmq_topic_info **out, size_t *n)
 {
 	if (!c || !out || !n)
 		return -EINVAL;
 	*out = NULL;
 	*n = 0;
-	struct shmq_ctl_msg *m = msg_pair(SHMQ_CTL_TOPIC_LIST);
-	if (!m)
-		return -ENOMEM;
-	struct shmq_topic_info *v = NULL;
-	size_t len = 0;
-	int rc = 0;
-	for (uint32_t start = 0;;) {
-		shmq_ctl_msg_init(&m[0], SHMQ_CTL_TOPIC_LIST, 0, 0);
-		m[0].u.topic_list_req.start = start;
-		m[0].u.topic_list_req.max = SHMQ_CTL_LIST_MAX;
-		rc = shmq_cli_request(c, &m[0], &m[1], NULL);
-		if (rc < 0)
-			break;
-		uint32_t cnt = m[1].u.topic_list_resp.hdr.count;
-		if (cnt == 0)
-			break;
-		struct shmq_topic_info *nv = realloc(v, (len + cnt) * sizeof(*nv));
-		if (!nv) {
-			rc = -ENOMEM;
-			break;
-		}
-		v = nv;
-		for (uint32_t i = 0; i < cnt; i++) {
-			char name[SHMQ_CTL_NAME_LEN];
-			name_copy(name, sizeof(name), m[1].u.topic_list_resp.names[i].topic, SHMQ_CTL_NAME_LEN);
-			/* the list has names only; queues and creation time per topic */
-			int drc = shmq_topic_describe(c, name, &v[len]);
-			if (drc == SHMQ_ENOTFOUND)
-				continue; /* deleted between the two requests */
-			if (drc < 0) {
-				rc = drc;
-				break;
-			}
-			len++;
-		}
-		if (rc < 0)
-			break;
-		start += cnt;
-		if (start >= m[1].u.topic_list_resp.hdr.total)
-			break;
-	}
-	free(m);
-	if (rc < 0) {
-		free(v);
-		return rc;
-	}
+	void *v = NULL;
+	int rc = list_pages(c, SHMQ_CTL_TOPIC_LIST, SHMQ_CTL_LIST_MAX, sizeof(**out), take_topic, &v, n);
+
 	*out = v;
-	*n = len;
-	return 0;
+	return rc;
 }
 
 /* A progress response body → a malloc'd shmq_group_progress. */

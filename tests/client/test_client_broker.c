@@ -97,6 +97,39 @@ static void test_topic_create_describe_and_conflicting_queue_count(void **state)
 	shmq_client_close(c);
 }
 
+/* Both admin lists are paged (64 per response): 70 topics span two pages. */
+static void test_admin_lists_page_through_more_topics_and_rings_than_one_response(void **state)
+{
+	struct itest_broker *b = *state;
+	shmq_client_t *c = itest_connect(b);
+	struct shmq_topic_info *all;
+	struct shmq_ring_status *rings;
+	size_t n;
+	char name[16];
+
+	for (int i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "P%02d", i);
+		assert_int_equal(shmq_topic_create(c, name, 1, NULL), 0);
+	}
+	assert_int_equal(shmq_admin_topics(c, &all, &n), 0);
+	assert_int_equal(n, 70);
+	for (int i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "P%02d", i);
+		assert_string_equal(all[i].name, name);
+		assert_int_equal(all[i].queues, 1);
+	}
+	free(all);
+	assert_int_equal(shmq_admin_rings(c, &rings, &n), 0);
+	assert_int_equal(n, 70);
+	for (int i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "P%02d", i);
+		assert_string_equal(rings[i].topic, name);
+		assert_int_equal(rings[i].queue, 0);
+	}
+	free(rings);
+	shmq_client_close(c);
+}
+
 static void test_unanswered_request_times_out_and_its_late_answer_is_dropped(void **state)
 {
 	struct itest_broker *b = *state;
@@ -464,6 +497,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_client_hello_reports_broker_identity_and_missing_broker_is_enoent, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_topic_create_describe_and_conflicting_queue_count, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_admin_lists_page_through_more_topics_and_rings_than_one_response, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_unanswered_request_times_out_and_its_late_answer_is_dropped, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_persisted_send_returns_offsets_and_message_reads_back, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_batch_send_is_one_queue_with_consecutive_offsets, setup_started, itest_teardown_state),
