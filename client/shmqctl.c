@@ -536,6 +536,25 @@ static const struct {
 	{ "query", ctl_cmd_query }, { "group", ctl_cmd_group }, { "status", ctl_cmd_status },
 };
 
+int ctl_plain_args(struct ctl *ctl, int argc, char **argv, const char *cmd, int nargs,
+		   const char *usage)
+{
+	struct option longopts[CTL_MAX_OPTS];
+	int c;
+
+	ctl_options(NULL, longopts);
+	while ((c = ctl_getopt(ctl, argc, argv, "", longopts)) != -1) {
+		if (c == 'h') {
+			ctl_help(stdout, cmd);
+			return CTL_EXIT_OK;
+		}
+		return ctl_usage_error(cmd, "bad option");
+	}
+	if (argc - optind != nargs)
+		return ctl_usage_error(cmd, "%s", usage);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl ctl = { 0 };

@@ -67,6 +67,11 @@ int ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
 
 /** @brief Connect (once). On failure prints why and returns CTL_EXIT_BROKER. */
 int ctl_connect(struct ctl *ctl);
+/* For a subcommand with no options of its own: parse the global ones, answer
+ * -h, and require exactly @p nargs words after them (@p usage otherwise).
+ * -1 to go on, else the exit code to return. */
+int ctl_plain_args(struct ctl *ctl, int argc, char **argv, const char *cmd, int nargs,
+		   const char *usage);
 
 /** @brief Report a failed call (status + the broker's text); returns CTL_EXIT_BROKER. */
 int ctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

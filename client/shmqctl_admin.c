@@ -69,19 +69,10 @@ static void progress_output(const struct ctl *ctl, const char *group, const char
 
 static int group_progress(struct ctl *ctl, int argc, char **argv)
 {
-	struct option longopts[CTL_MAX_OPTS];
-	int c;
+	int pr = ctl_plain_args(ctl, argc, argv, "group", 2, "group progress takes GROUP TOPIC");
 
-	ctl_options(NULL, longopts);
-	while ((c = ctl_getopt(ctl, argc, argv, "", longopts)) != -1) {
-		if (c == 'h') {
-			ctl_help(stdout, "group");
-			return CTL_EXIT_OK;
-		}
-		return ctl_usage_error("group", "bad option");
-	}
-	if (argc - optind != 2)
-		return ctl_usage_error("group", "group progress takes GROUP TOPIC");
+	if (pr >= 0)
+		return pr;
 	const char *group = argv[optind], *topic = argv[optind + 1];
 	int ret = ctl_connect(ctl);
 	if (ret)
@@ -163,19 +154,10 @@ int ctl_cmd_group(struct ctl *ctl, int argc, char **argv)
 
 int ctl_cmd_status(struct ctl *ctl, int argc, char **argv)
 {
-	struct option longopts[CTL_MAX_OPTS];
-	int c;
+	int pr = ctl_plain_args(ctl, argc, argv, "status", 0, "status takes no arguments");
 
-	ctl_options(NULL, longopts);
-	while ((c = ctl_getopt(ctl, argc, argv, "", longopts)) != -1) {
-		if (c == 'h') {
-			ctl_help(stdout, "status");
-			return CTL_EXIT_OK;
-		}
-		return ctl_usage_error("status", "bad option");
-	}
-	if (argc - optind != 0)
-		return ctl_usage_error("status", "status takes no arguments");
+	if (pr >= 0)
+		return pr;
 	int ret = ctl_connect(ctl);
 	if (ret)
 		return ret;

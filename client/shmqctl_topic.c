@@ -118,19 +118,10 @@ static int topic_create(struct ctl *ctl, int argc, char **argv)
 
 static int topic_list(struct ctl *ctl, int argc, char **argv)
 {
-	struct option longopts[CTL_MAX_OPTS];
-	int c;
+	int pr = ctl_plain_args(ctl, argc, argv, "topic", 0, "topic list takes no arguments");
 
-	ctl_options(NULL, longopts);
-	while ((c = ctl_getopt(ctl, argc, argv, "", longopts)) != -1) {
-		if (c == 'h') {
-			ctl_help(stdout, "topic");
-			return CTL_EXIT_OK;
-		}
-		return ctl_usage_error("topic", "bad option");
-	}
-	if (argc - optind != 0)
-		return ctl_usage_error("topic", "topic list takes no arguments");
+	if (pr >= 0)
+		return pr;
 	int r = ctl_connect(ctl);
 	if (r)
 		return r;
@@ -161,19 +152,10 @@ static int topic_list(struct ctl *ctl, int argc, char **argv)
 
 static int topic_describe(struct ctl *ctl, int argc, char **argv)
 {
-	struct option longopts[CTL_MAX_OPTS];
-	int c;
+	int pr = ctl_plain_args(ctl, argc, argv, "topic", 1, "topic describe takes one NAME");
 
-	ctl_options(NULL, longopts);
-	while ((c = ctl_getopt(ctl, argc, argv, "", longopts)) != -1) {
-		if (c == 'h') {
-			ctl_help(stdout, "topic");
-			return CTL_EXIT_OK;
-		}
-		return ctl_usage_error("topic", "bad option");
-	}
-	if (argc - optind != 1)
-		return ctl_usage_error("topic", "topic describe takes one NAME");
+	if (pr >= 0)
+		return pr;
 	const char *name = argv[optind];
 	int r = ctl_connect(ctl);
 	if (r)
