@@ -538,19 +538,12 @@ static int load_offsets(shmq_groups_t *g, char *err, size_t errlen)
 {
 	char *buf;
 	size_t len;
-	int r = shmq_file_read_small(g->path, OFFSETS_FILE_MAX, &buf, &len);
+	int r = shmq_file_read_small(g->path, OFFSETS_FILE_MAX, &buf, &len, err, errlen);
 
 	if (r == -ENOENT)
 		return 0; /* a fresh store */
-	if (r == -EFBIG) {
-		shmq_errbuf_set(err, errlen, "%s: not a regular file or larger than %u bytes", g->path,
-				OFFSETS_FILE_MAX);
-		return SHMQ_ECORRUPT;
-	}
-	if (r < 0) {
-		shmq_errbuf_set(err, errlen, "%s: %s", g->path, strerror(-r));
+	if (r < 0)
 		return r;
-	}
 	r = parse_offsets(g, buf, len, err, errlen);
 	free(buf);
 	return r;

@@ -222,19 +222,12 @@ static int load(shmq_topics_t *t, char *err, size_t errlen)
 {
 	char *buf;
 	size_t len;
-	int r = shmq_file_read_small(t->path, SHMQ_TOPICS_FILE_MAX, &buf, &len);
+	int r = shmq_file_read_small(t->path, SHMQ_TOPICS_FILE_MAX, &buf, &len, err, errlen);
 
 	if (r == -ENOENT)
 		return 0; /* a fresh store */
-	if (r == -EFBIG) {
-		shmq_errbuf_set(err, errlen, "%s: not a regular file or larger than %u bytes", t->path,
-				SHMQ_TOPICS_FILE_MAX);
-		return SHMQ_ECORRUPT;
-	}
-	if (r < 0) {
-		shmq_errbuf_set(err, errlen, "%s: %s", t->path, strerror(-r));
+	if (r < 0)
 		return r;
-	}
 	r = parse_registry(t, buf, len, err, errlen);
 	free(buf);
 	return r;

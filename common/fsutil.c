@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
 #include "common/fsutil.h"
+#include "shmq/error.h"
 
 int shmq_mkdir_p(const char *path)
 {
@@ -75,23 +77,30 @@ int shmq_file_replace(const char *path, const char *tmp, const char *dir, const 
 	return shmq_fsync_dir(dir);
 }
 
-int shmq_file_read_small(const char *path, size_t max, char **out, size_t *len)
+int shmq_file_read_small(const char *path, size_t max, char **out, size_t *len, char *err,
+			 size_t errlen)
 {
 	struct stat st;
 	size_t want, off = 0;
 	char *buf;
 	int e, fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		e = -errno;
+		if (e != -ENOENT)
+			shmq_errbuf_set(err, errlen, "%s: %s", path, strerror(-e));
+		return e;
+	}
 	if (fstat(fd, &st) != 0) {
 		e = -errno;
 		close(fd);
+		shmq_errbuf_set(err, errlen, "%s: %s", path, strerror(-e));
 		return e;
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
 		close(fd);
-		return -EFBIG;
+		shmq_errbuf_set(err, errlen, "%s: not a regular file or larger than %zu bytes", path, max);
+		return SHMQ_ECORRUPT;
 	}
 	want = (size_t)st.st_size;
 	buf = malloc(want + 1);
@@ -106,6 +115,7 @@ int shmq_file_read_small(const char *path, size_t max, char **out, size_t *len)
 			continue;
 		if (n < 0) {
 			e = -errno;
+			shmq_errbuf_set(err, errlen, "%s: %s", path, strerror(-e));
 			free(buf);
 			close(fd);
 			return e;

@@ -21,8 +21,10 @@ int shmq_file_replace(const char *path, const char *tmp, const char *dir, const 
 
 /* Read the whole regular file @p path, at most @p max bytes, into a malloc'ed
  * buffer with a NUL after the content (*out, *len excludes the NUL).
- * 0; -ENOENT; -EFBIG (not a regular file, or larger than @p max); -ENOMEM;
- * -errno of open/fstat/read. */
-int shmq_file_read_small(const char *path, size_t max, char **out, size_t *len);
+ * 0; -ENOENT (no message: often a fresh store); SHMQ_ECORRUPT (not a regular
+ * file, or larger than @p max); -ENOMEM; -errno of open/fstat/read. Failures
+ * other than -ENOENT are described in @p err. */
+int shmq_file_read_small(const char *path, size_t max, char **out, size_t *len, char *err,
+			 size_t errlen);
 
 #endif
