@@ -37,9 +37,7 @@ int shmq_ctl_name_set(char dst[SHMQ_CTL_NAME_LEN], const char *src, bool allow_e
 	return 0;
 }
 
-/* A fixed string field: a NUL inside it and only zeros after the first NUL,
- * so each value has exactly one encoding. Returns the length or -1. */
-static int field_len(const char *f, size_t size)
+int shmq_ctl_field_len(const char *f, size_t size)
 {
 	const char *nul = memchr(f, '\0', size);
 
@@ -51,23 +49,25 @@ static int field_len(const char *f, size_t size)
 	return (int)(nul - f);
 }
 
-static bool name_field_ok(const char f[SHMQ_CTL_NAME_LEN], bool allow_empty)
+bool shmq_ctl_name_field_ok(const char *f, size_t size, bool allow_empty)
 {
-	int n = field_len(f, SHMQ_CTL_NAME_LEN);
+	int n = shmq_ctl_field_len(f, size);
 
 	if (n < 0)
 		return false;
 	if (n == 0)
 		return allow_empty;
+	if (n > (int)SHMQ_CTL_NAME_MAX)
+		return false;
 	for (int i = 0; i < n; i++)
 		if (!name_char_ok((unsigned char)f[i]))
 			return false;
 	return true;
 }
 
-static bool text_field_ok(const char *f, size_t size)
+bool shmq_ctl_text_field_ok(const char *f, size_t size)
 {
-	int n = field_len(f, size);
+	int n = shmq_ctl_field_len(f, size);
 
 	if (n < 0)
 		return false;
@@ -75,6 +75,16 @@ static bool text_field_ok(const char *f, size_t size)
 		if ((unsigned char)f[i] < 0x20 || (unsigned char)f[i] > 0x7e)
 			return false;
 	return true;
+}
+
+static bool name_field_ok(const char f[SHMQ_CTL_NAME_LEN], bool allow_empty)
+{
+	return shmq_ctl_name_field_ok(f, SHMQ_CTL_NAME_LEN, allow_empty);
+}
+
+static bool text_field_ok(const char *f, size_t size)
+{
+	return shmq_ctl_text_field_ok(f, size);
 }
 
 static bool key_char_ok(unsigned char c)
@@ -96,7 +106,7 @@ int shmq_ctl_key_check(const char *key)
 
 static bool key_field_ok(const char f[SHMQ_CTL_KEY_LEN])
 {
-	int n = field_len(f, SHMQ_CTL_KEY_LEN);
+	int n = shmq_ctl_field_len(f, SHMQ_CTL_KEY_LEN);
 
 	if (n <= 0)
 		return false;

@@ -159,6 +159,19 @@ void shmq_ctl_error_init(struct shmq_ctl_msg *m, uint64_t request_id, int status
  */
 int shmq_ctl_key_check(const char *key);
 
+/*
+ * Fixed-size string fields, shared with the network protocol's codec
+ * (dpdk_net/frame_codec.c). A valid field has a NUL inside it and only zeros
+ * after the first NUL, so each value has exactly one encoding.
+ */
+/** @return the string's length, or -1. */
+int shmq_ctl_field_len(const char *f, size_t size);
+/** @brief A topic/group/principal name (shmq_ctl_name_check), or "" if
+ *  @p allow_empty. */
+bool shmq_ctl_name_field_ok(const char *f, size_t size, bool allow_empty);
+/** @brief Printable ASCII text. */
+bool shmq_ctl_text_field_ok(const char *f, size_t size);
+
 /** @brief "HELLO", "TOPIC_CREATE", ...; "UNKNOWN" for other values. */
 const char *shmq_ctl_type_name(unsigned type);
 

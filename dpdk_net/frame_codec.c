@@ -158,47 +158,20 @@ int shmq_net_frame_encode(const struct shmq_net_msginfo *mi, const void *body, u
 
 /* ---- bodies ---- */
 
-/* A fixed string field: NUL inside, only zeros after the first NUL (one
- * canonical encoding per value). Returns the length or -1. */
-static int field_len(const char *f, size_t size)
-{
-	const char *nul = memchr(f, '\0', size);
-	if (!nul)
-		return -1;
-	for (const char *p = nul; p < f + size; p++)
-		if (*p != '\0')
-			return -1;
-	return (int)(nul - f);
-}
-
-/* A topic or group name field (the local protocol's rules). */
+/* Names and text: the local protocol's field rules (common/ctl_codec.h). */
 static bool name_ok(const char f[SHMQ_NET_NAME_LEN])
 {
-	char tmp[SHMQ_NET_NAME_LEN];
-	if (field_len(f, SHMQ_NET_NAME_LEN) <= 0)
-		return false;
-	memcpy(tmp, f, sizeof(tmp));
-	return shmq_ctl_name_check(tmp) >= 0;
+	return shmq_ctl_name_field_ok(f, SHMQ_NET_NAME_LEN, false);
 }
 
 static bool principal_ok(const char f[SHMQ_NET_PRINCIPAL_LEN])
 {
-	char tmp[SHMQ_NET_PRINCIPAL_LEN];
-	if (field_len(f, SHMQ_NET_PRINCIPAL_LEN) <= 0)
-		return false;
-	memcpy(tmp, f, sizeof(tmp));
-	return shmq_ctl_name_check(tmp) >= 0;
+	return shmq_ctl_name_field_ok(f, SHMQ_NET_PRINCIPAL_LEN, false);
 }
 
 static bool text_ok(const char *f, size_t size)
 {
-	int n = field_len(f, size);
-	if (n < 0)
-		return false;
-	for (int i = 0; i < n; i++)
-		if ((unsigned char)f[i] < 0x20 || (unsigned char)f[i] > 0x7e)
-			return false;
-	return true;
+	return shmq_ctl_text_field_ok(f, size);
 }
 
 static bool zero_bytes(const uint8_t *p, size_t n)
