@@ -21,6 +21,7 @@
 #include "common/errbuf.h"
 #include "common/fsutil.h"
 #include "common/offsets.h"
+#include "common/shm_guard.h"
 #include "shmq/error.h"
 
 #define OFFSETS_VERSION 1
@@ -55,6 +56,7 @@ struct entry {
 	size_t nmembers, cap;
 	struct qstate *q;     /* [queues] */
 	struct shmq_offsets_map map;
+	int guard;            /* shm_guard slot of map, -1: none */
 };
 
 struct shmq_groups {
@@ -120,11 +122,19 @@ static uint32_t gen_after(uint32_t gen)
 	return gen + 1 == 0 ? 1 : gen + 1; /* GR5: 0 means "no revoke" in slots */
 }
 
+/* Unmap the entry's table; its guard goes first (common/shm_guard.h). */
+static void unmap_table(struct entry *e)
+{
+	shmq_shm_guard_remove(e->guard);
+	e->guard = -1;
+	shmq_offsets_unmap(&e->map);
+}
+
 static void entry_free(struct entry *e)
 {
 	if (!e)
 		return;
-	shmq_offsets_unmap(&e->map);
+	unmap_table(e);
 	free(e->members);
 	free(e->q);
 	free(e);
@@ -147,8 +157,10 @@ static struct entry *entry_alloc(const char *group, const char *topic, uint32_t 
 	e->queues = queues;
 	e->mode = SHMQ_CTL_GROUP_CLUSTERING;
 	e->map.fd = -1;
+	e->guard = -1;
 	return e;
 }
+
 
 static int insert(shmq_groups_t *g, struct entry *e)
 {
@@ -331,6 +343,12 @@ static void fill_assign(const struct entry *e, uint64_t member, struct shmq_grou
 static void adopt_table(struct entry *e, struct shmq_offsets_map *m, bool keep_words, uint32_t base_gen)
 {
 	e->map = *m;
+	/* a member that shrinks the file must not kill the broker: the guard
+	 * leaves the words SHMQ_OFFSETS_NONE (we keep our last known offsets) */
+	e->guard = shmq_shm_guard_add(e->map.hdr, e->map.len);
+	if (e->guard < 0)
+		shmq_log_warn(COMP, "%s@%s: offset table not guarded: %s", e->group, e->topic,
+			      shmq_strerror(e->guard));
 	for (uint32_t i = 0; i < e->queues; i++) {
 		struct shmq_offsets_slot *s = &e->map.slots[i];
 		/* acquire: pairs with the release store of a member (of this or a
@@ -352,6 +370,17 @@ static void adopt_table(struct entry *e, struct shmq_offsets_map *m, bool keep_w
 	e->gen = keep_words ? shmq_load_relaxed(&e->map.hdr->generation) : base_gen;
 	op_begin(e);
 	publish(e);
+}
+
+/* The table's file lost pages under us (a client can ftruncate it): seen by
+ * the guard if we touched them since, else by the file's size. */
+static bool table_shrunk(const struct entry *e)
+{
+	struct stat st;
+
+	if (shmq_shm_guard_tripped(e->guard))
+		return true;
+	return fstat(e->map.fd, &st) == 0 && (uint64_t)st.st_size < e->map.len;
 }
 
 /* Create or adopt the table of e (GR8). */
@@ -397,7 +426,7 @@ static int resize_entry(shmq_groups_t *g, struct entry *e, uint32_t queues)
 			nq[i].persisted = c != SHMQ_OFFSETS_NONE ? c : e->q[i].persisted;
 		}
 	}
-	shmq_offsets_unmap(&e->map);
+	unmap_table(e);
 	free(e->q);
 	e->q = nq;
 	e->queues = queues;
@@ -703,6 +732,14 @@ int shmq_groups_join(shmq_groups_t *g, const char *group, const char *topic, uin
 		return r;
 	size_t pos;
 	bool already = is_member(e, member, &pos);
+	if (table_shrunk(e)) {
+		/* A client shrank the file (common/shm_guard.h): its members are
+		 * dead or will be; a new table starts from what we persisted. */
+		shmq_log_error(COMP, "%s@%s: offset table shrunk by a client: replaced, commits not yet "
+			       "persisted by the broker are lost (redelivered)", e->group, e->topic);
+		if ((r = resize_entry(g, e, e->queues)) < 0)
+			return r;
+	}
 	if (e->queues != queues) {
 		if (e->nmembers)
 			return -EINVAL;

@@ -10,6 +10,7 @@
 #include "broker/log.h"
 #include "broker/queues.h"
 #include "common/array.h"
+#include "common/shm_guard.h"
 
 #define COMP "queues"
 
@@ -47,6 +48,7 @@ void shmq_queues_destroy(shmq_queues_t *q)
 	for (size_t i = 0; i < q->n; i++) {
 		/* after this returns the persister never touches the ring again */
 		(void)shmq_persister_remove_ring(q->persister, q->v[i].ring);
+		shmq_shm_guard_remove(q->v[i].guard);
 		shmq_ring_close(q->v[i].ring);
 	}
 	free(q->v);
@@ -143,9 +145,18 @@ int shmq_queues_open_topic(shmq_queues_t *q, const char *topic, uint32_t queues)
 			shmq_log_error(COMP, "ring %s: %s", path, shmq_strerror(rc));
 			return rc;
 		}
+		/* A client that shrinks the file must not kill the broker: the
+		 * guard fences the ring instead (common/shm_guard.h). */
+		void *map;
+		size_t map_len;
+		shmq_ring_mapping(ring, &map, &map_len);
+		int guard = shmq_shm_guard_add(map, map_len);
+		if (guard < 0)
+			shmq_log_warn(COMP, "ring %s not guarded: %s", path, shmq_strerror(guard));
 		rc = shmq_persister_add_ring(q->persister, topic, i, ring);
 		if (rc < 0) {
 			shmq_log_error(COMP, "ring %s: persister: %s", path, shmq_strerror(rc));
+			shmq_shm_guard_remove(guard);
 			shmq_ring_close(ring);
 			return rc;
 		}
@@ -156,6 +167,7 @@ int shmq_queues_open_topic(shmq_queues_t *q, const char *topic, uint32_t queues)
 		e->queue = i;
 		e->reopened = reopened;
 		e->ring = ring;
+		e->guard = guard;
 		q->n++;
 		added++;
 		if (reopened) {

@@ -44,6 +44,7 @@ struct shmq_queue_ring {
 	uint32_t queue;
 	bool reopened;               /**< attached an existing file at open */
 	shmq_ring_t *ring;
+	int guard;                   /**< common/shm_guard.h slot, or -1 */
 };
 
 /** @return 0, -EINVAL, -ENOMEM. @p p stays the caller's and must outlive the table. */

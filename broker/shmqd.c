@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/shm_guard.h"
 #include "broker/config.h"
 #include "broker/log.h"
 #include "broker/server.h"
@@ -48,6 +49,11 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A client that shrinks a ring or offset table fences it, instead of
+	 * killing the broker with SIGBUS (common/shm_guard.h). */
+	rc = shmq_shm_guard_install();
+	if (rc < 0)
+		shmq_log_warn("shmqd", "shared-file guard not installed: %s", strerror(-rc));
 
 	shmq_log_info("shmqd", "starting (config file: %s)",
 		      cfg.config_file[0] ? cfg.config_file : "none, embedded defaults");

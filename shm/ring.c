@@ -402,6 +402,12 @@ void shmq_ring_close(shmq_ring_t *r)
 	free(r);
 }
 
+void shmq_ring_mapping(const shmq_ring_t *r, void **addr, size_t *len)
+{
+	*addr = r->map;
+	*len = r->map_len;
+}
+
 int shmq_ring_fd(const shmq_ring_t *r)
 {
 	return r->fd;

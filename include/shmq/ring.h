@@ -119,6 +119,9 @@ void shmq_ring_close(shmq_ring_t *r);
 int shmq_ring_fd(const shmq_ring_t *r);
 uint64_t shmq_ring_capacity(const shmq_ring_t *r);
 uint32_t shmq_ring_max_msg(const shmq_ring_t *r);
+/** @brief The shared mapping (header + data), e.g. to guard it against the
+ *  file shrinking under it (the broker: common/shm_guard.h). */
+void shmq_ring_mapping(const shmq_ring_t *r, void **addr, size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* Producers                                                           */
