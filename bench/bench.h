@@ -8,6 +8,9 @@
 int shmq_bench_ring(int argc, char **argv);
 int shmq_bench_store(int argc, char **argv);
 int shmq_bench_e2e(int argc, char **argv);
+/** `shmq-bench remote-raw` (bench_remote_raw.c): bare DPDK echo over memif and
+ * af_packet; the measurement itself is in bench_remote_raw.h. */
+int shmq_bench_remote_raw(int argc, char **argv);
 
 /** The ring-only one-way latency run of `shmq-bench ring` (64 B every
  * @p interval_ns, 0 = its own 2 us; producer thread on @p cpu_a, reader on

@@ -103,11 +103,19 @@ static const struct opt_def opts[] = {
 	{ "log", "level", "log-level", OPT_LEVEL, OFF(log_level), 0, 0, "info",
 	  "error, warn, info or debug" },
 	{ "log", "file", "log-file", OPT_PATH, OFF(log_file), 0, 0, "", "log file (default stderr)" },
+	{ "net", "listen", "net-listen", OPT_PATH, OFF(net_listen), 0, 0, "",
+	  "remote port: udp://IPv4:PORT (kernel sockets) or dpdk://IPv4:PORT (default: none, off)" },
+	{ "net", "secret_file", "net-secret-file", OPT_PATH, OFF(net_secret_file), 0, 0, "",
+	  "file holding the remote port's shared secret (16..64 bytes, not world-readable)" },
+	{ "net", "dpdk_args", "net-dpdk-args", OPT_PATH, OFF(net_dpdk_args), 0, 0, "",
+	  "EAL arguments of the DPDK backend (space-separated)" },
+	{ "net", "dpdk_ip", "net-dpdk-ip", OPT_PATH, OFF(net_dpdk_ip), 0, 0, "",
+	  "IPv4 address the DPDK port answers ARP for (default: the listen address)" },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
 static const char *const sections[] = { "broker", "paths", "store", "ring", "topics",
-					"consumer", "log", "acl" };
+					"consumer", "log", "net", "acl" };
 
 
 static const struct opt_def *find_opt(const char *section, const char *key)
@@ -615,6 +623,19 @@ int shmq_broker_config_finalize(struct shmq_broker_config *c, char *err, size_t 
 		shmq_errbuf_set(err, errlen, "store.max_message_size: %" PRIu64 " exceeds ring.capacity/4 = %" PRIu64,
 			c->max_message_size, c->ring_capacity / 4);
 		return -EINVAL;
+	}
+	/* the address itself is parsed by the backend at start-up (it may
+	 * resolve a name); here only what needs no system call */
+	if (c->net_listen[0]) {
+		if (strncmp(c->net_listen, "udp://", 6) != 0 && strncmp(c->net_listen, "dpdk://", 7) != 0) {
+			shmq_errbuf_set(err, errlen, "net.listen: '%s' is neither udp://HOST:PORT nor dpdk://IP:PORT",
+				c->net_listen);
+			return -EINVAL;
+		}
+		if (!c->net_secret_file[0] || c->net_secret_file[0] != '/') {
+			shmq_errbuf_set(err, errlen, "net.secret_file: an absolute path is required with net.listen");
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

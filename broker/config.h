@@ -8,7 +8,7 @@
  * line and `--help` are all driven by it, so they cannot drift apart.
  *
  * The file is INI (Debian's libiniparser), sections [broker], [paths],
- * [store], [ring], [topics], [consumer], [log] and [acl]. Unknown sections
+ * [store], [ring], [topics], [consumer], [log], [net] and [acl]. Unknown sections
  * and keys, keys outside a section, duplicate keys, bad numbers and values
  * out of range are errors that name the file and line. [acl] holds
  * `topic-pattern = spec` lines (broker/acl.h). Every option has a long flag
@@ -82,6 +82,11 @@ struct shmq_broker_config {
 	/* [log] */
 	int log_level;                /**< enum shmq_log_level; default info */
 	char log_file[SHMQ_CONFIG_PATH_MAX]; /**< "" = stderr */
+	/* [net] (the remote port, broker/remote.h) */
+	char net_listen[SHMQ_CONFIG_PATH_MAX];      /**< "udp://ip:port" or "dpdk://ip:port"; "" = off */
+	char net_secret_file[SHMQ_CONFIG_PATH_MAX]; /**< shared secret (16..64 bytes); required with listen */
+	char net_dpdk_args[SHMQ_CONFIG_PATH_MAX];   /**< EAL arguments for the DPDK backend */
+	char net_dpdk_ip[SHMQ_CONFIG_PATH_MAX];     /**< IPv4 address the DPDK port answers for */
 	/* [acl] */
 	size_t nacl;
 	struct shmq_broker_acl_line *acl;

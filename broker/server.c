@@ -289,6 +289,7 @@ int shmq_server_create(const struct shmq_broker_config *cfg, shmq_server_t **out
 	if (!s)
 		return -ENOMEM;
 	s->cfg = cfg;
+	pthread_mutex_init(&s->lock, NULL);
 	s->epfd = s->lfd = s->sigfd = s->tfd = -1;
 	s->listen_src.kind = SRV_SRC_LISTEN;
 	s->signal_src.kind = SRV_SRC_SIGNAL;
@@ -612,6 +613,11 @@ static void on_signal(struct shmq_server *s)
 	}
 }
 
+void shmq_server_set_remote(shmq_server_t *s, struct shmq_remote *r)
+{
+	s->remote = r;
+}
+
 int shmq_server_run(shmq_server_t *s)
 {
 	struct epoll_event evs[64];
@@ -624,6 +630,7 @@ int shmq_server_run(shmq_server_t *s)
 			shmq_log_error(COMP, "epoll_wait: %s", strerror(e));
 			return -e;
 		}
+		pthread_mutex_lock(&s->lock); /* see server_int.h: the remote port shares the state */
 		for (int i = 0; i < n && !s->stop; i++) {
 			struct srv_src *src = evs[i].data.ptr;
 			switch (src->kind) {
@@ -637,6 +644,7 @@ int shmq_server_run(shmq_server_t *s)
 				break;
 			}
 		}
+		pthread_mutex_unlock(&s->lock);
 	}
 	return 0;
 }
@@ -743,6 +751,7 @@ int shmq_server_destroy(shmq_server_t *s)
 		close(s->sigfd);
 	if (s->epfd >= 0)
 		close(s->epfd);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return first;
 }

@@ -69,6 +69,12 @@ typedef struct shmq_server shmq_server_t;
 int shmq_server_create(const struct shmq_broker_config *cfg, shmq_server_t **out, char *err,
 		       size_t errlen);
 
+struct shmq_remote;
+/** @brief The remote port whose counters STATUS reports (NULL: none). Set
+ *  before shmq_server_run() and cleared after it returns, from the thread
+ *  that runs it. */
+void shmq_server_set_remote(shmq_server_t *s, struct shmq_remote *r);
+
 /**
  * @brief Serve until SIGTERM or SIGINT.
  * @return 0 after a shutdown signal; -errno if the event loop itself failed.

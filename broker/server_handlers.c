@@ -18,7 +18,9 @@
 #include <unistd.h>
 
 #include "broker/log.h"
+#include "broker/remote.h"
 #include "broker/server_int.h"
+#include "common/shm_guard.h"
 #include "common/clock.h"
 #include "common/offsets_layout.h"
 
@@ -610,6 +612,23 @@ static int h_status(struct shmq_server *s, struct shmq_ctl_msg *resp)
 	}
 	o->pid = (uint32_t)getpid();
 	o->flush_mode = s->cfg->flush_mode == SHMQ_BROKER_FLUSH_SYNC ? 1 : 0;
+	if (s->remote) {
+		struct shmq_remote_stats rs;
+		shmq_remote_stats(s->remote, &rs);
+		o->remote_sessions = rs.sessions;
+		o->remote_members = rs.members;
+		o->remote_frames = rs.frames;
+		/* read one by one: keep the codec's invariants */
+		o->remote_garbage = rs.garbage < rs.frames ? rs.garbage : rs.frames;
+		o->remote_hello_refused = rs.hello_refused;
+		o->remote_requests = rs.requests;
+		o->remote_errors = rs.errors < rs.requests ? rs.errors : rs.requests;
+		o->remote_produced = rs.produced;
+		o->remote_produce_dups = rs.produce_dups;
+		o->remote_pulled = rs.pulled;
+		o->remote_leases_expired = rs.leases_expired;
+	}
+	o->guard_trips = shmq_shm_guard_trips();
 	return 0;
 }
 

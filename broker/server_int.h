@@ -5,6 +5,7 @@
 #ifndef SHMQ_BROKER_SERVER_INT_H
 #define SHMQ_BROKER_SERVER_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -41,6 +42,12 @@ struct srv_session {
 
 struct shmq_server {
 	const struct shmq_broker_config *cfg;
+	/* Held by the event loop while it serves a batch of events (not while
+	 * it waits in epoll_wait); the remote port's thread (broker/remote.c)
+	 * takes it around each call into the ACL, topics, queues and groups,
+	 * none of which is thread-safe. Never held while waiting. */
+	pthread_mutex_t lock;
+	struct shmq_remote *remote; /* STATUS counters; event-loop thread only */
 	shmq_acl_t *acl;
 	shmq_store_t *store;
 	shmq_topics_t *topics;

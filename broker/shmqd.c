@@ -2,7 +2,8 @@
 /*
  * shmqd: the shmq broker daemon. Configuration (embedded defaults < --config
  * file < flags; `shmqd --help`), logging, then the control server
- * (broker/server.h) until SIGTERM or SIGINT.
+ * (broker/server.h) and, with `[net] listen`, the remote port
+ * (broker/remote.h) until SIGTERM or SIGINT.
  *
  * Exit status: 0 after a clean shutdown (also after --help, --version,
  * --print-config); 1 if start-up or shutdown failed; 2 for a bad
@@ -17,6 +18,7 @@
 #include "common/shm_guard.h"
 #include "broker/config.h"
 #include "broker/log.h"
+#include "broker/remote.h"
 #include "broker/server.h"
 
 int main(int argc, char **argv)
@@ -65,7 +67,21 @@ int main(int argc, char **argv)
 		shmq_broker_config_free(&cfg);
 		return 1;
 	}
+	shmq_remote_t *remote = NULL;
+	if (cfg.net_listen[0]) {
+		rc = shmq_remote_start(srv, &cfg, &remote, err, sizeof(err));
+		if (rc < 0) {
+			shmq_log_error("shmqd", "remote port: %s", err[0] ? err : strerror(-rc));
+			shmq_server_destroy(srv);
+			shmq_log_close();
+			shmq_broker_config_free(&cfg);
+			return 1;
+		}
+	}
+	shmq_server_set_remote(srv, remote);
 	int run = shmq_server_run(srv);
+	shmq_server_set_remote(srv, NULL);
+	shmq_remote_stop(remote); /* before the state it serves goes away */
 	int down = shmq_server_destroy(srv);
 	shmq_log_info("shmqd", "stopped%s", run < 0 || down < 0 ? " with errors" : " cleanly");
 	shmq_log_close();

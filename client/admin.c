@@ -56,6 +56,18 @@ SHMQ_API int shmq_admin_status(shmq_client_t *c, struct shmq_broker_status *out)
 		out->fenced_rings = s->fenced_rings;
 		out->pid = s->pid;
 		out->flush_mode = s->flush_mode;
+		out->remote.sessions = s->remote_sessions;
+		out->remote.members = s->remote_members;
+		out->remote.frames = s->remote_frames;
+		out->remote.garbage = s->remote_garbage;
+		out->remote.hello_refused = s->remote_hello_refused;
+		out->remote.requests = s->remote_requests;
+		out->remote.errors = s->remote_errors;
+		out->remote.produced = s->remote_produced;
+		out->remote.produce_dups = s->remote_produce_dups;
+		out->remote.pulled = s->remote_pulled;
+		out->remote.leases_expired = s->remote_leases_expired;
+		out->guard_trips = s->guard_trips;
 		out->broker_id = shmq_client_broker_id(c);
 		snprintf(out->broker_name, sizeof(out->broker_name), "%s", shmq_client_broker_name(c));
 	}

@@ -198,6 +198,20 @@ int ctl_cmd_status(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(d, "free", json_object_new_uint64(s.disk_free));
 		json_object_object_add(d, "used_percent", json_object_new_double(pct));
 		json_object_object_add(doc, "disk", d);
+		json_object *r = json_object_new_object();
+		json_object_object_add(r, "sessions", json_object_new_int64(s.remote.sessions));
+		json_object_object_add(r, "members", json_object_new_int64(s.remote.members));
+		json_object_object_add(r, "frames", json_object_new_uint64(s.remote.frames));
+		json_object_object_add(r, "garbage", json_object_new_uint64(s.remote.garbage));
+		json_object_object_add(r, "hello_refused", json_object_new_uint64(s.remote.hello_refused));
+		json_object_object_add(r, "requests", json_object_new_uint64(s.remote.requests));
+		json_object_object_add(r, "errors", json_object_new_uint64(s.remote.errors));
+		json_object_object_add(r, "produced", json_object_new_uint64(s.remote.produced));
+		json_object_object_add(r, "produce_dups", json_object_new_uint64(s.remote.produce_dups));
+		json_object_object_add(r, "pulled", json_object_new_uint64(s.remote.pulled));
+		json_object_object_add(r, "leases_expired", json_object_new_uint64(s.remote.leases_expired));
+		json_object_object_add(doc, "remote", r);
+		json_object_object_add(b, "guard_trips", json_object_new_uint64(s.guard_trips));
 		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
 			json_object_array_add(arr, ctl_ring_json(&rings[i]));
@@ -222,6 +236,17 @@ int ctl_cmd_status(struct ctl *ctl, int argc, char **argv)
 		       ctl_fmt_bytes(s.store_bytes, b1, sizeof(b1)), ctl_fmt_bytes(used, b2, sizeof(b2)),
 		       ctl_fmt_bytes(s.disk_total, b3, sizeof(b3)), pct,
 		       ctl_fmt_bytes(s.disk_free, b4, sizeof(b4)));
+		if (s.remote.frames || s.remote.sessions)
+			printf("remote: %" PRIu32 " sessions, %" PRIu32 " members; %" PRIu64 " frames (%" PRIu64
+			       " garbage), %" PRIu64 " HELLOs refused, %" PRIu64 " requests (%" PRIu64
+			       " failed), %" PRIu64 " produced (%" PRIu64 " resent), %" PRIu64 " pulled, %" PRIu64
+			       " leases expired\n",
+			       s.remote.sessions, s.remote.members, s.remote.frames, s.remote.garbage,
+			       s.remote.hello_refused, s.remote.requests, s.remote.errors, s.remote.produced,
+			       s.remote.produce_dups, s.remote.pulled, s.remote.leases_expired);
+		if (s.guard_trips)
+			printf("shared files shrunk by clients (rings/tables fenced): %" PRIu64 "\n",
+			       s.guard_trips);
 		ctl_ring_table(stdout, rings, n, NULL);
 	}
 	free(rings);

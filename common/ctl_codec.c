@@ -272,7 +272,8 @@ static bool status_resp_ok(const struct shmq_ctl_status_resp *s)
 {
 	return s->commitlog_min_offset <= s->commitlog_flushed_offset &&
 	       s->commitlog_flushed_offset <= s->commitlog_max_offset &&
-	       s->disk_free <= s->disk_total && s->fenced_rings <= s->rings && s->flush_mode <= 1;
+	       s->disk_free <= s->disk_total && s->fenced_rings <= s->rings && s->flush_mode <= 1 &&
+	       s->remote_garbage <= s->remote_frames && s->remote_errors <= s->remote_requests;
 }
 
 /* Semantic checks on a host-form body; counts must be checked before
@@ -513,6 +514,18 @@ static void swap_fixed(struct shmq_ctl_msg *m)
 			SW32(s->fenced_rings);
 			SW32(s->pid);
 			SW32(s->flush_mode);
+			SW32(s->remote_sessions);
+			SW32(s->remote_members);
+			SW64(s->remote_frames);
+			SW64(s->remote_garbage);
+			SW64(s->remote_hello_refused);
+			SW64(s->remote_requests);
+			SW64(s->remote_errors);
+			SW64(s->remote_produced);
+			SW64(s->remote_produce_dups);
+			SW64(s->remote_pulled);
+			SW64(s->remote_leases_expired);
+			SW64(s->guard_trips);
 		}
 		break;
 	case SHMQ_CTL_ERROR:

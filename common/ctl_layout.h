@@ -277,8 +277,21 @@ struct shmq_ctl_status_resp {
 	uint32_t fenced_rings;
 	uint32_t pid;               /* the broker's process id */
 	uint32_t flush_mode;        /* 0 async, 1 sync */
+	/* The remote port (broker/remote.h); all 0 when [net] listen is off. */
+	uint32_t remote_sessions;   /* live now */
+	uint32_t remote_members;    /* remote group members holding a lease */
+	uint64_t remote_frames;
+	uint64_t remote_garbage;    /* undecodable frames, foreign versions, responses */
+	uint64_t remote_hello_refused;
+	uint64_t remote_requests;
+	uint64_t remote_errors;     /* requests answered with a failure */
+	uint64_t remote_produced;   /* messages written to rings */
+	uint64_t remote_produce_dups; /* resent messages answered as already stored */
+	uint64_t remote_pulled;     /* messages sent in PULL responses */
+	uint64_t remote_leases_expired;
+	uint64_t guard_trips;       /* shared files shrunk under the broker (common/shm_guard.h) */
 };
-SHMQ_ASSERT_SIZE(struct shmq_ctl_status_resp, 88);
+SHMQ_ASSERT_SIZE(struct shmq_ctl_status_resp, 176);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, uptime_ns, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, commitlog_max_offset, 8);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, commitlog_flushed_offset, 16);
@@ -293,6 +306,18 @@ SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, rings, 72);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, fenced_rings, 76);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, pid, 80);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, flush_mode, 84);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_sessions, 88);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_members, 92);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_frames, 96);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_garbage, 104);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_hello_refused, 112);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_requests, 120);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_errors, 128);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_produced, 136);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_produce_dups, 144);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_pulled, 152);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_leases_expired, 160);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, guard_trips, 168);
 
 /* QUEUE_RELEASE request (empty response): the member gives back a queue the
  * broker revoked in `generation` (it stopped delivering and committed). */

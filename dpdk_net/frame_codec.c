@@ -281,13 +281,14 @@ int shmq_net_body_check(unsigned type, const void *body, size_t len)
 		if (len < sizeof(h))
 			return -EBADMSG;
 		memcpy(&h, b, sizeof(h));
-		if (h.status > 0 || h.reserved != 0)
+		if (h.status > 0)
 			return -EBADMSG;
 		if (h.status == 0) {
 			if (h.count == 0 || h.count > SHMQ_NET_BATCH_MAX || h.queue >= SHMQ_NET_QUEUES_MAX ||
-			    h.first_seq > UINT64_MAX - h.count || h.next_seq != h.first_seq + h.count)
+			    h.first_seq > UINT64_MAX - h.count || h.next_seq != h.first_seq + h.count ||
+			    h.queues > SHMQ_NET_QUEUES_MAX || (h.queues != 0 && h.queue >= h.queues))
 				return -EBADMSG;
-		} else if (h.count != 0) {
+		} else if (h.count != 0 || h.queues != 0) {
 			return -EBADMSG;
 		}
 		if (len != sizeof(h) + (size_t)h.count * sizeof(struct shmq_net_produce_result))

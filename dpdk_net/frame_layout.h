@@ -64,8 +64,14 @@
 #define SHMQ_NET_ERRMSG_LEN 120u
 #define SHMQ_NET_BATCH_MAX 1024u     /* messages per PRODUCE / PULL_RESP */
 #define SHMQ_NET_QUEUES_MAX SHMQ_CTL_QUEUES_MAX
-#define SHMQ_NET_QUEUE_ANY 0xffffffffu /* PRODUCE: broker picks by selector hint */
+/* PRODUCE: the broker picks queue = selector_hint % (the topic's queues), the
+ * local selector's reduction, so a producer that does not know the queue
+ * count (yet) reaches the queue a local one would; PRODUCE_ACK tells it. */
+#define SHMQ_NET_QUEUE_ANY 0xffffffffu
 #define SHMQ_NET_POLL_MAX_MS 60000u  /* longest long-poll a PULL may ask */
+/* PULL offset: start at the group's committed offset of the queue (the
+ * queue's oldest stored offset if the group never committed one). */
+#define SHMQ_NET_OFFSET_COMMITTED UINT64_MAX
 
 enum shmq_net_type {
 	SHMQ_NET_HELLO = 1,
@@ -198,7 +204,7 @@ struct shmq_net_produce_ack_hdr {
 	uint64_t first_seq;     /* echo */
 	uint64_t next_seq;
 	uint32_t queue;         /* the queue the batch went to */
-	uint32_t reserved;      /* 0 */
+	uint32_t queues;        /* the topic's queue count (> queue); 0 = not told (always with an error) */
 };
 SHMQ_ASSERT_SIZE(struct shmq_net_produce_ack_hdr, 32);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_ack_hdr, status, 0);
@@ -206,7 +212,7 @@ SHMQ_ASSERT_OFFSET(struct shmq_net_produce_ack_hdr, count, 4);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_ack_hdr, first_seq, 8);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_ack_hdr, next_seq, 16);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_ack_hdr, queue, 24);
-SHMQ_ASSERT_OFFSET(struct shmq_net_produce_ack_hdr, reserved, 28);
+SHMQ_ASSERT_OFFSET(struct shmq_net_produce_ack_hdr, queues, 28);
 
 struct shmq_net_produce_result {
 	uint64_t queue_offset;

@@ -36,6 +36,23 @@ struct shmq_broker_status {
 	uint32_t flush_mode;      /**< 0 async, 1 sync */
 	uint32_t broker_id;
 	char broker_name[128];
+	/** The remote port (`[net] listen`); zeros when it is off. */
+	struct {
+		uint32_t sessions;       /**< live now */
+		uint32_t members;        /**< remote group members holding a lease */
+		uint64_t frames;
+		uint64_t garbage;        /**< undecodable frames, foreign versions */
+		uint64_t hello_refused;  /**< forged, replayed or stale HELLOs */
+		uint64_t requests;
+		uint64_t errors;         /**< requests answered with a failure */
+		uint64_t produced;       /**< messages written to rings */
+		uint64_t produce_dups;   /**< resends answered as already stored */
+		uint64_t pulled;
+		uint64_t leases_expired;
+	} remote;
+	/** Shared files (rings, offset tables) a client shrank under the broker:
+	 * each fenced instead of crashing it. */
+	uint64_t guard_trips;
 };
 int shmq_admin_status(shmq_client_t *c, struct shmq_broker_status *out);
 

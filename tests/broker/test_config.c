@@ -311,6 +311,27 @@ static void test_printed_config_loads_back_to_the_same_values(void **state)
 	shmq_broker_config_free(&a);
 }
 
+static void test_net_listen_needs_a_known_scheme_and_an_absolute_secret_file(void **state)
+{
+	(void)state;
+	struct shmq_broker_config c;
+	assert_int_equal(run_args(&c, stdout, "--net-listen", "tcp://127.0.0.1:1", "--net-secret-file", "/s", NULL),
+			 -EINVAL);
+	assert_non_null(strstr(err, "net.listen"));
+	shmq_broker_config_free(&c);
+	assert_int_equal(run_args(&c, stdout, "--net-listen", "udp://127.0.0.1:7600", NULL), -EINVAL);
+	assert_non_null(strstr(err, "net.secret_file"));
+	shmq_broker_config_free(&c);
+	assert_int_equal(run_args(&c, stdout, "--net-listen", "udp://127.0.0.1:7600", "--net-secret-file",
+				  "/etc/shmq/net.secret", NULL), 0);
+	assert_string_equal(c.net_listen, "udp://127.0.0.1:7600");
+	assert_string_equal(c.net_secret_file, "/etc/shmq/net.secret");
+	shmq_broker_config_free(&c);
+	assert_int_equal(run_args(&c, stdout, NULL), 0);
+	assert_string_equal(c.net_listen, ""); /* off by default */
+	shmq_broker_config_free(&c);
+}
+
 static void test_help_documents_every_option_that_print_shows(void **state)
 {
 	(void)state;
@@ -343,7 +364,7 @@ static void test_help_documents_every_option_that_print_shows(void **state)
 			fail_msg("--help does not document %s.%s", section, key);
 		keys++;
 	}
-	assert_int_equal(keys, 24);
+	assert_int_equal(keys, 28); /* 24 + the four [net] keys */
 	assert_non_null(strstr(help, "--segment-size VALUE"));
 	assert_non_null(strstr(help, "--config FILE"));
 	assert_non_null(strstr(help, "--acl PATTERN=SPEC"));
@@ -384,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_flag_errors_name_the_flag),
 		cmocka_unit_test(test_acl_lines_keep_their_case_and_build_the_acl),
 		cmocka_unit_test(test_printed_config_loads_back_to_the_same_values),
+		cmocka_unit_test(test_net_listen_needs_a_known_scheme_and_an_absolute_secret_file),
 		cmocka_unit_test(test_help_documents_every_option_that_print_shows),
 		cmocka_unit_test(test_set_by_section_and_key),
 	};

@@ -135,6 +135,10 @@ static void test_shrunk_ring_and_offset_table_fence_instead_of_killing_the_broke
 	}
 	assert_int_equal(fenced, 1);
 	assert_int_equal(others_fenced, 0);
+	struct shmq_broker_status st;
+	assert_int_equal(shmq_admin_status(c, &st), 0);
+	assert_true(st.guard_trips >= 1);
+	assert_int_equal(st.fenced_rings, 1);
 
 	/* every acknowledged message of the fenced queue is in the store */
 	for (int i = 0; i < N; i++) {

@@ -1,0 +1,858 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shmqd's remote port (broker/remote.h) end to end: a real shmqd with
+ * `[net] listen = udp://127.0.0.1:PORT`, and test clients speaking the
+ * protocol with shmq_net_client_call() (dpdk_net/endpoint.h) directly.
+ * One broker serves every test; the last one stops it and reads the
+ * counters it logs. Seed printed (SHMQ_TEST_SEED replays it).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/ctl_codec.h"
+#include "shmq/admin.h"
+#include "shmq/shmq.h"
+#include "dpdk_net/endpoint.h"
+#include "dpdk_net/frame_codec.h"
+#include "dpdk_net/udp_backend.h"
+#include "tests/integration/itest.h"
+#include "tests/net/net_test_util.h"
+
+#define SECRET "remote-port-secret-0123456789"
+#define PRINCIPAL "nobody" /* uid 65534: the ACL below grants it rt.* */
+#define TOPIC "rt.orders"
+#define QUEUES 4u
+#define OFFSET_UNKNOWN UINT64_MAX
+
+static struct itest_broker broker;
+static char secret_dir[64];
+static char url[64];
+static uint16_t port;
+static uint8_t *bodybuf;
+
+struct conn {
+	struct shmq_net_backend *be;
+	struct shmq_net_auth *auth;
+	struct shmq_net_client *c;
+};
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                              */
+
+static uint16_t free_udp_port(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &l) != 0)
+		return 0;
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static int conn_open(struct conn *k, const char *principal, const char *secret, uint64_t deadline_ns)
+{
+	memset(k, 0, sizeof(*k));
+	int rc = shmq_net_udp_open("udp://127.0.0.1:0", NULL, &k->be);
+	if (rc < 0)
+		return rc;
+	rc = shmq_net_auth_create(secret, strlen(secret), NULL, &k->auth);
+	if (rc < 0)
+		return rc;
+	struct shmq_net_addr server;
+	rc = shmq_net_udp_parse(url, &server);
+	if (rc < 0)
+		return rc;
+	SHMQ_NET_CLIENT_OPTS(o, .principal = principal,
+			     .retry = { .sz = sizeof(struct shmq_net_retry_opts), .deadline_ns = deadline_ns });
+	return shmq_net_client_connect(k->be, &server, k->auth, &o, &k->c);
+}
+
+static void conn_close(struct conn *k)
+{
+	shmq_net_client_close(k->c);
+	shmq_net_auth_destroy(k->auth);
+	shmq_net_backend_destroy(k->be);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Status of an ERROR answer, or 0 for any other type. */
+static int error_status(uint16_t type, const uint8_t *resp, uint32_t len)
+{
+	struct shmq_net_error e;
+	if (type != SHMQ_NET_ERROR || len != sizeof(e))
+		return 0;
+	memcpy(&e, resp, sizeof(e));
+	return e.status;
+}
+
+/* PRODUCE count messages of key `key` (bodies by itest_body_fill, seq =
+ * key_seq0 + i) as producer `pid` sequences first_seq... Returns 0 with the
+ * ack (res: count entries), or the ERROR's status, or a call error. */
+static int64_t build_produce(uint8_t *out, const char *topic, uint32_t queue, uint64_t hint, uint64_t pid,
+			     uint64_t first_seq, uint32_t count, uint32_t key, uint64_t key_seq0, uint32_t len)
+{
+	struct shmq_net_produce_hdr h;
+	memset(&h, 0, sizeof(h));
+	if (shmq_ctl_name_set(h.topic, topic, false) < 0)
+		return -EINVAL;
+	h.queue = queue;
+	h.count = count;
+	h.selector_hint = queue == SHMQ_NET_QUEUE_ANY ? hint : 0;
+	h.producer_id = pid;
+	h.first_seq = first_seq;
+	struct shmq_net_builder b;
+	shmq_net_builder_init(&b, out, SHMQ_NET_MSG_MAX);
+	shmq_net_builder_put(&b, &h, sizeof(h));
+	uint8_t *body = malloc(len);
+	if (!body)
+		return -ENOMEM;
+	char keys[32];
+	snprintf(keys, sizeof(keys), "key%u", key);
+	struct shmq_ringmsg_prop prop = { "origin", "remote-test" };
+	for (uint32_t i = 0; i < count; i++) {
+		itest_body_fill(body, len, (uint32_t)pid, key, key_seq0 + i);
+		struct shmq_ringmsg_in m = { .producer_id = pid, .producer_seq = first_seq + i, .body = body,
+					     .body_len = len, .keys = keys, .tags = "tagA", .props = &prop,
+					     .nprops = 1, .born_ts_ms = 1 };
+		shmq_net_builder_msg(&b, 0, &m);
+	}
+	free(body);
+	return shmq_net_builder_finish(&b);
+}
+
+static int produce(struct conn *k, const char *topic, uint32_t queue, uint64_t hint, uint64_t pid,
+		   uint64_t first_seq, uint32_t count, uint32_t key, uint64_t key_seq0, uint32_t len,
+		   struct shmq_net_produce_ack_hdr *ack, struct shmq_net_produce_result *res)
+{
+	int64_t blen = build_produce(bodybuf, topic, queue, hint, pid, first_seq, count, key, key_seq0, len);
+	if (blen < 0)
+		return (int)blen;
+	uint16_t type;
+	const uint8_t *resp;
+	uint32_t rlen;
+	int rc = shmq_net_client_call(k->c, SHMQ_NET_PRODUCE, bodybuf, (uint32_t)blen, &type, &resp, &rlen);
+	if (rc < 0)
+		return rc;
+	if (type == SHMQ_NET_ERROR)
+		return error_status(type, resp, rlen);
+	if (type != SHMQ_NET_PRODUCE_ACK || rlen < sizeof(*ack))
+		return -EPROTO;
+	memcpy(ack, resp, sizeof(*ack));
+	if (rlen != sizeof(*ack) + (size_t)ack->count * sizeof(*res))
+		return -EPROTO;
+	if (res)
+		memcpy(res, resp + sizeof(*ack), (size_t)ack->count * sizeof(*res));
+	return 0;
+}
+
+struct pulled {
+	struct shmq_net_pull_resp_hdr h;
+	uint32_t n;
+	uint64_t qo[SHMQ_NET_BATCH_MAX];
+	uint64_t so[SHMQ_NET_BATCH_MAX];
+	struct itest_body_hdr body[SHMQ_NET_BATCH_MAX];
+	uint32_t body_len[SHMQ_NET_BATCH_MAX];
+	char keys[SHMQ_NET_BATCH_MAX][16];
+	bool prop_ok[SHMQ_NET_BATCH_MAX];
+};
+
+static int pull(struct conn *k, const char *group, const char *topic, uint32_t queue, uint64_t offset,
+		uint32_t max_msgs, uint32_t timeout_ms, struct pulled *out)
+{
+	struct shmq_net_pull p;
+	memset(&p, 0, sizeof(p));
+	if (shmq_ctl_name_set(p.group, group, false) < 0 || shmq_ctl_name_set(p.topic, topic, false) < 0)
+		return -EINVAL;
+	p.queue = queue;
+	p.max_bytes = SHMQ_NET_MSG_MAX;
+	p.offset = offset;
+	p.max_msgs = max_msgs;
+	p.timeout_ms = timeout_ms;
+	uint16_t type;
+	const uint8_t *resp;
+	uint32_t rlen;
+	int rc = shmq_net_client_call(k->c, SHMQ_NET_PULL, &p, sizeof(p), &type, &resp, &rlen);
+	if (rc < 0)
+		return rc;
+	if (type == SHMQ_NET_ERROR)
+		return error_status(type, resp, rlen);
+	if (type != SHMQ_NET_PULL_RESP)
+		return -EPROTO;
+	struct shmq_net_entry_iter it;
+	if (shmq_net_entries_begin(resp, rlen, &out->h, sizeof(out->h), &it) < 0)
+		return -EPROTO;
+	out->n = 0;
+	uint64_t qo;
+	struct shmq_ringmsg_view v;
+	while ((rc = shmq_net_entry_next(&it, &qo, &v)) == 1) {
+		uint32_t i = out->n++;
+		out->qo[i] = qo;
+		out->so[i] = v.store_offset;
+		out->body_len[i] = v.body_len;
+		if (itest_body_check(v.body, v.body_len, &out->body[i]) != 0)
+			return -EBADMSG;
+		snprintf(out->keys[i], sizeof(out->keys[i]), "%s", v.keys ? v.keys : "");
+		const char *pk, *pv;
+		out->prop_ok[i] = v.nprops == 1 && (shmq_ringmsg_prop_next(v.props, &pk, &pv), 1) &&
+				  strcmp(pk, "origin") == 0 && strcmp(pv, "remote-test") == 0 &&
+				  v.tags && strcmp(v.tags, "tagA") == 0;
+	}
+	return rc < 0 ? rc : 0;
+}
+
+static int simple_call(struct conn *k, uint16_t type, const void *body, uint32_t len, uint16_t *rtype,
+		       const uint8_t **resp, uint32_t *rlen)
+{
+	return shmq_net_client_call(k->c, type, body, len, rtype, resp, rlen);
+}
+
+static void group_req(struct shmq_net_group *g, const char *group, const char *topic, uint64_t member)
+{
+	memset(g, 0, sizeof(*g));
+	assert_int_equal(shmq_ctl_name_set(g->group, group, false), 0);
+	assert_int_equal(shmq_ctl_name_set(g->topic, topic, false), 0);
+	g->mode = member ? 0 : SHMQ_CTL_GROUP_CLUSTERING;
+	g->lease_ms = 5000;
+	g->member_id = member;
+}
+
+/* ------------------------------------------------------------------ */
+/* set-up                                                               */
+
+static int setup(void **state)
+{
+	(void)state;
+	net_rng_seed("test_remote");
+	bodybuf = malloc(SHMQ_NET_MSG_MAX);
+	port = free_udp_port();
+	if (!bodybuf || !port)
+		return -1;
+	snprintf(secret_dir, sizeof(secret_dir), "/tmp/shmq-remote-XXXXXX");
+	if (!mkdtemp(secret_dir))
+		return -1;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/secret", secret_dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%s\n", SECRET);
+	fclose(f);
+	chmod(path, 0600);
+	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", port);
+	static char cfgtext[1024];
+	snprintf(cfgtext, sizeof(cfgtext),
+		 "[topics]\nauto_create = true\ndefault_queues = %u\n"
+		 "[net]\nlisten = %s\nsecret_file = %s\n"
+		 "[acl]\nrt.* = uid:65534:pc\nlocked.* = uid:4242:pc\n",
+		 QUEUES, url, path);
+	struct itest_broker_opts o = {
+		.config_text = cfgtext, .max_message_size = "2M", .ring_capacity = "16M",
+		.segment_size = "64M",
+	};
+	int rc = itest_broker_start(&broker, &o);
+	if (rc < 0) {
+		fprintf(stderr, "broker start: %s\n", strerror(-rc));
+		itest_broker_dump_log(&broker, 4000);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	itest_teardown(&broker);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/secret", secret_dir);
+	unlink(path);
+	rmdir(secret_dir);
+	free(bodybuf);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* tests                                                                */
+
+static void test_hello_with_the_secret_opens_a_session_and_a_forged_one_is_not_answered(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 5000000000ull), 0);
+	assert_int_not_equal(shmq_net_client_session(k.c), 0);
+	conn_close(&k);
+	struct conn bad;
+	assert_int_equal(conn_open(&bad, PRINCIPAL, "another-secret-of-enough-length", 400000000ull), -ETIMEDOUT);
+	conn_close(&bad);
+}
+
+static void test_produce_then_pull_keeps_every_key_in_order(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	const uint32_t keys = 8;
+	unsigned rounds = 60 * itest_scale();
+	uint64_t key_seq[8] = { 0 };
+	uint64_t seq = 0; /* per (producer, topic), whatever the queue */
+	const uint64_t pid = 0x1000 + (net_rng() & 0xffff);
+	for (unsigned r = 0; r < rounds; r++) {
+		uint32_t key = (uint32_t)(net_rng() % keys);
+		uint32_t q = key % QUEUES;
+		uint32_t count = 1 + (uint32_t)(net_rng() % 4);
+		struct shmq_net_produce_ack_hdr ack;
+		struct shmq_net_produce_result res[4];
+		assert_int_equal(produce(&k, TOPIC, q, 0, pid, seq, count, key, key_seq[key], 100, &ack, res), 0);
+		assert_int_equal(ack.status, 0);
+		assert_int_equal(ack.count, count);
+		assert_int_equal(ack.queue, q);
+		assert_int_equal(ack.next_seq, seq + count);
+		for (uint32_t i = 0; i < count; i++) {
+			assert_true(res[i].queue_offset != OFFSET_UNKNOWN);
+			if (i)
+				assert_int_equal(res[i].queue_offset, res[i - 1].queue_offset + 1);
+		}
+		seq += count;
+		key_seq[key] += count;
+	}
+	/* every queue, from the start: each key's messages in order, none missing */
+	static struct pulled pl;
+	uint64_t seen[8] = { 0 };
+	for (uint32_t q = 0; q < QUEUES; q++) {
+		uint64_t off = 0;
+		for (;;) {
+			assert_int_equal(pull(&k, "g-order", TOPIC, q, off, 7, 0, &pl), 0);
+			assert_int_equal(pl.h.status, 0);
+			if (pl.n == 0)
+				break;
+			for (uint32_t i = 0; i < pl.n; i++) {
+				uint32_t key = pl.body[i].key;
+				assert_true(key < keys);
+				assert_int_equal(key % QUEUES, q);
+				assert_int_equal(pl.body[i].seq, seen[key]);
+				seen[key]++;
+				char want[16];
+				snprintf(want, sizeof(want), "key%u", key);
+				assert_string_equal(pl.keys[i], want);
+				assert_true(pl.prop_ok[i]);
+				assert_int_equal(pl.qo[i], off + i);
+				assert_true(pl.so[i] != OFFSET_UNKNOWN);
+			}
+			off = pl.h.next_offset;
+		}
+	}
+	for (uint32_t key = 0; key < keys; key++)
+		assert_int_equal(seen[key], key_seq[key]);
+	conn_close(&k);
+}
+
+static void test_a_resent_produce_is_answered_with_the_same_offsets_and_a_gap_is_refused(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	const uint64_t pid = 0x2000 + (net_rng() & 0xffff);
+	struct shmq_net_produce_ack_hdr a1, a2;
+	struct shmq_net_produce_result r1[5], r2[5];
+	assert_int_equal(produce(&k, "rt.idem", SHMQ_NET_QUEUE_ANY, 7, pid, 100, 5, 1, 0, 64, &a1, r1), 0);
+	assert_int_equal(a1.status, 0);
+	assert_int_equal(a1.queue, 7 % QUEUES);
+	assert_int_equal(a1.queues, QUEUES); /* a QUEUE_ANY producer learns the count */
+	/* the same batch again (a new request: the client lost the answer) */
+	assert_int_equal(produce(&k, "rt.idem", SHMQ_NET_QUEUE_ANY, 7, pid, 100, 5, 1, 0, 64, &a2, r2), 0);
+	assert_int_equal(a2.status, 0);
+	assert_int_equal(a2.count, 5);
+	assert_memory_equal(r1, r2, sizeof(r1));
+	/* and on another session, half old and half new */
+	struct conn k2;
+	assert_int_equal(conn_open(&k2, PRINCIPAL, SECRET, 10000000000ull), 0);
+	struct shmq_net_produce_result r3[5];
+	assert_int_equal(produce(&k2, "rt.idem", SHMQ_NET_QUEUE_ANY, 7, pid, 103, 5, 1, 3, 64, &a2, r3), 0);
+	assert_int_equal(a2.status, 0);
+	assert_memory_equal(&r3[0], &r1[3], 2 * sizeof(r1[0]));
+	assert_int_equal(r3[2].queue_offset, r1[4].queue_offset + 1);
+	assert_int_equal(a2.next_seq, 108);
+	/* a gap: 110 while 108 is expected */
+	assert_int_equal(produce(&k2, "rt.idem", SHMQ_NET_QUEUE_ANY, 7, pid, 110, 1, 1, 8, 64, &a2, NULL), 0);
+	assert_int_equal(a2.status, SHMQ_ESEQGAP);
+	assert_int_equal(a2.next_seq, 108);
+	assert_int_equal(a2.count, 0);
+	assert_int_equal(a2.queues, 0);
+	/* the queue holds each message once */
+	static struct pulled pl;
+	assert_int_equal(pull(&k2, "g", "rt.idem", 7 % QUEUES, 0, 100, 0, &pl), 0);
+	assert_int_equal(pl.n, 8);
+	for (uint32_t i = 0; i < pl.n; i++)
+		assert_int_equal(pl.body[i].seq, i);
+	conn_close(&k2);
+	conn_close(&k);
+}
+
+
+/* Three PRODUCEs of one producer sent back to back, without waiting (raw
+ * frames on the client's session): A (seq 0..4), B (5..9, pipelined behind
+ * A) and C (0..4 again: a resend that must wait for A and get its offsets). */
+static void test_pipelined_batches_are_answered_in_order_and_a_concurrent_resend_waits(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	const uint64_t pid = 0x8000 + (net_rng() & 0xffff);
+	const uint64_t firsts[3] = { 0, 5, 0 };
+	uint8_t frame[1500];
+	for (int i = 0; i < 3; i++) {
+		int64_t blen = build_produce(bodybuf, "rt.pipe", 1, 0, pid, firsts[i], 5, 0, firsts[i], 100);
+		assert_true(blen > 0 && blen <= 1400);
+		struct shmq_net_msginfo mi = { .type = SHMQ_NET_PRODUCE, .attempt = 1,
+					       .session_id = shmq_net_client_session(k.c),
+					       .request_id = 1000u + (uint64_t)i };
+		int fl = shmq_net_frame_encode(&mi, bodybuf, (uint32_t)blen, (uint32_t)blen, 0, frame, sizeof(frame));
+		assert_true(fl > 0);
+		struct shmq_net_addr server;
+		assert_int_equal(shmq_net_udp_parse(url, &server), 0);
+		struct shmq_net_pkt pkt = { .addr = server, .len = (uint32_t)fl, .data = frame };
+		assert_int_equal(shmq_net_send(k.be, &pkt, 1), 1);
+	}
+	struct shmq_net_produce_result res[3][5];
+	int order[3], got = 0;
+	uint64_t t0 = itest_now_ns();
+	while (got < 3 && itest_now_ns() - t0 < 10000000000ull) {
+		struct shmq_net_pkt in[8];
+		int n = shmq_net_recv(k.be, in, 8, 100000000ull);
+		assert_true(n >= 0);
+		for (int j = 0; j < n; j++) {
+			struct shmq_net_frame f;
+			assert_int_equal(shmq_net_frame_decode(in[j].data, in[j].len, &f), 0);
+			assert_int_equal(f.h.type, SHMQ_NET_PRODUCE_ACK);
+			assert_int_equal(f.h.frag_count, 1);
+			int i = (int)(f.h.request_id - 1000u);
+			assert_true(i >= 0 && i < 3);
+			struct shmq_net_produce_ack_hdr ack;
+			assert_int_equal(f.h.payload_len, sizeof(ack) + sizeof(res[i]));
+			memcpy(&ack, f.payload, sizeof(ack));
+			assert_int_equal(ack.status, 0);
+			assert_int_equal(ack.first_seq, firsts[i]);
+			memcpy(res[i], f.payload + sizeof(ack), sizeof(res[i]));
+			order[got++] = i;
+		}
+	}
+	assert_int_equal(got, 3);
+	assert_int_equal(order[0], 0); /* A before B: one stream is answered in sequence order */
+	assert_int_equal(order[1], 1);
+	assert_int_equal(res[1][0].queue_offset, res[0][4].queue_offset + 1);
+	assert_memory_equal(res[2], res[0], sizeof(res[0]));
+	conn_close(&k);
+	struct conn k2;
+	assert_int_equal(conn_open(&k2, PRINCIPAL, SECRET, 10000000000ull), 0);
+	static struct pulled pl;
+	assert_int_equal(pull(&k2, "g", "rt.pipe", 1, 0, 100, 0, &pl), 0);
+	assert_int_equal(pl.n, 10); /* each message once */
+	for (uint32_t i = 0; i < pl.n; i++)
+		assert_int_equal(pl.body[i].seq, i);
+	conn_close(&k2);
+}
+
+struct lp_arg {
+	_Atomic int ready; /* the thread is connected and about to pull */
+	uint64_t offset;
+	int rc;
+	uint32_t n;
+	uint64_t elapsed_ns;
+	uint64_t seq;
+};
+
+static void *long_poll_thread(void *arg)
+{
+	struct lp_arg *a = arg;
+	struct conn k;
+	static struct pulled pl;
+	a->rc = conn_open(&k, PRINCIPAL, SECRET, 20000000000ull);
+	/* release: pairs with the acquire in the test's wait loop */
+	atomic_store_explicit(&a->ready, 1, memory_order_release);
+	if (a->rc == 0) {
+		uint64_t t0 = itest_now_ns();
+		a->rc = pull(&k, "g-lp", "rt.lp", 0, a->offset, 10, 8000, &pl);
+		a->elapsed_ns = itest_now_ns() - t0;
+		a->n = pl.n;
+		a->seq = pl.n ? pl.body[0].seq : UINT64_MAX;
+	}
+	conn_close(&k);
+	return NULL;
+}
+
+static void test_a_long_poll_pull_is_answered_when_a_message_arrives(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	struct shmq_net_produce_ack_hdr ack;
+	struct shmq_net_produce_result res[1];
+	const uint64_t pid = 0x3000 + (net_rng() & 0xffff);
+	assert_int_equal(produce(&k, "rt.lp", 0, 0, pid, 0, 1, 0, 0, 64, &ack, res), 0);
+	assert_int_equal(ack.status, 0);
+	/* nothing beyond res[0]: the pull waits */
+	struct lp_arg a = { .offset = res[0].queue_offset + 1 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, long_poll_thread, &a), 0);
+	/* acquire: pairs with the thread's release store */
+	while (!atomic_load_explicit(&a.ready, memory_order_acquire))
+		itest_sleep_ms(5);
+	itest_sleep_ms(400);
+	assert_int_equal(produce(&k, "rt.lp", 0, 0, pid, 1, 1, 0, 1, 64, &ack, res), 0);
+	assert_int_equal(ack.status, 0);
+	pthread_join(t, NULL);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(a.seq, 1);
+	assert_true(a.elapsed_ns >= 300000000ull); /* it waited for the message... */
+	assert_true(a.elapsed_ns < 8000000000ull); /* ...not for the timeout */
+	/* and an empty long poll ends at its timeout with nothing */
+	static struct pulled pl;
+	uint64_t t0 = itest_now_ns();
+	assert_int_equal(pull(&k, "g-lp", "rt.lp", 0, res[0].queue_offset + 1, 10, 300, &pl), 0);
+	assert_int_equal(pl.n, 0);
+	assert_int_equal(pl.h.next_offset, res[0].queue_offset + 1);
+	assert_true(itest_now_ns() - t0 >= 250000000ull);
+	conn_close(&k);
+}
+
+static void test_a_commit_is_seen_by_the_next_member_and_leases_carry_queues(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	const uint64_t pid = 0x4000 + (net_rng() & 0xffff);
+	struct shmq_net_produce_ack_hdr ack;
+	assert_int_equal(produce(&k, "rt.grp", 2, 0, pid, 0, 10, 2, 0, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+
+	struct shmq_net_group g;
+	struct shmq_net_join_ack_hdr ja;
+	uint16_t type;
+	const uint8_t *resp;
+	uint32_t rlen;
+	group_req(&g, "g-commit", "rt.grp", 0);
+	assert_int_equal(simple_call(&k, SHMQ_NET_JOIN, &g, sizeof(g), &type, &resp, &rlen), 0);
+	assert_int_equal(type, SHMQ_NET_JOIN_ACK);
+	memcpy(&ja, resp, sizeof(ja));
+	assert_int_equal(ja.status, 0);
+	assert_int_equal(ja.count, QUEUES); /* the only member owns every queue */
+	assert_int_equal(ja.queues, QUEUES);
+	uint64_t m1 = ja.member_id;
+
+	struct shmq_net_commit c;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(shmq_ctl_name_set(c.group, "g-commit", false), 0);
+	assert_int_equal(shmq_ctl_name_set(c.topic, "rt.grp", false), 0);
+	c.queue = 2;
+	c.offset = 6;
+	assert_int_equal(simple_call(&k, SHMQ_NET_COMMIT, &c, sizeof(c), &type, &resp, &rlen), 0);
+	assert_int_equal(type, SHMQ_NET_COMMIT_ACK);
+	assert_int_equal(error_status(type, resp, rlen), 0);
+
+	/* a second member (another connection) joins: the queues split; the
+	 * first hands its revoked queues over at its next heartbeat */
+	struct conn k2;
+	assert_int_equal(conn_open(&k2, PRINCIPAL, SECRET, 10000000000ull), 0);
+	assert_int_equal(simple_call(&k2, SHMQ_NET_JOIN, &g, sizeof(g), &type, &resp, &rlen), 0);
+	memcpy(&ja, resp, sizeof(ja));
+	assert_int_equal(ja.status, 0);
+	uint64_t m2 = ja.member_id;
+	assert_int_not_equal(m1, m2);
+	group_req(&g, "g-commit", "rt.grp", m1);
+	assert_int_equal(simple_call(&k, SHMQ_NET_HEARTBEAT, &g, sizeof(g), &type, &resp, &rlen), 0);
+	memcpy(&ja, resp, sizeof(ja));
+	assert_int_equal(ja.status, 0);
+	uint32_t own1 = ja.count;
+	group_req(&g, "g-commit", "rt.grp", m2);
+	assert_int_equal(simple_call(&k2, SHMQ_NET_HEARTBEAT, &g, sizeof(g), &type, &resp, &rlen), 0);
+	memcpy(&ja, resp, sizeof(ja));
+	assert_int_equal(ja.status, 0);
+	assert_int_equal(own1 + ja.count, QUEUES);
+	assert_int_equal(ja.count, QUEUES / 2);
+
+	/* the committed offset, as any member reads it */
+	static struct pulled pl;
+	assert_int_equal(pull(&k2, "g-commit", "rt.grp", 2, SHMQ_NET_OFFSET_COMMITTED, 100, 0, &pl), 0);
+	assert_int_equal(pl.n, 4);
+	assert_int_equal(pl.qo[0], 6);
+	assert_int_equal(pl.body[0].seq, 6);
+
+	/* a heartbeat for someone else's member id is refused */
+	struct conn k3;
+	assert_int_equal(conn_open(&k3, "daemon", SECRET, 10000000000ull), 0);
+	assert_int_equal(simple_call(&k3, SHMQ_NET_HEARTBEAT, &g, sizeof(g), &type, &resp, &rlen), 0);
+	assert_int_equal(type, SHMQ_NET_ERROR);
+	assert_int_equal(error_status(type, resp, rlen), SHMQ_ENOTFOUND);
+	conn_close(&k3);
+	conn_close(&k2);
+	conn_close(&k);
+}
+
+static void test_the_acl_refuses_a_principal_it_does_not_grant(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	struct shmq_net_produce_ack_hdr ack;
+	assert_int_equal(produce(&k, "locked.t", 0, 0, 77, 0, 1, 0, 0, 64, &ack, NULL), -EACCES);
+	static struct pulled pl;
+	assert_int_equal(pull(&k, "g", "locked.t", 0, 0, 1, 0, &pl), -EACCES);
+	conn_close(&k);
+	/* "root" is never root over the network: only `any` rules and the
+	 * defaults apply to it, and rt.* has none */
+	assert_int_equal(conn_open(&k, "root", SECRET, 10000000000ull), 0);
+	assert_int_equal(produce(&k, TOPIC, 0, 0, 78, 0, 1, 0, 0, 64, &ack, NULL), -EACCES);
+	conn_close(&k);
+}
+
+static void test_a_one_mib_message_goes_through(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 20000000000ull), 0);
+	struct shmq_net_produce_ack_hdr ack;
+	struct shmq_net_produce_result res[1];
+	const uint64_t pid = 0x5000 + (net_rng() & 0xffff);
+	assert_int_equal(produce(&k, "rt.big", 1, 0, pid, 0, 1, 0, 0, 1u << 20, &ack, res), 0);
+	assert_int_equal(ack.status, 0);
+	static struct pulled pl;
+	assert_int_equal(pull(&k, "g", "rt.big", 1, res[0].queue_offset, 1, 0, &pl), 0);
+	assert_int_equal(pl.n, 1);
+	assert_int_equal(pl.body_len[0], 1u << 20); /* and every byte checked by pull() */
+	conn_close(&k);
+}
+
+static uint64_t loss_state;
+static uint64_t dropped;
+
+static bool lossy(void *ctx, const struct shmq_net_pkt *pkt)
+{
+	(void)ctx;
+	(void)pkt;
+	loss_state ^= loss_state << 13;
+	loss_state ^= loss_state >> 7;
+	loss_state ^= loss_state << 17;
+	bool drop = loss_state % 10 == 0;
+	dropped += drop;
+	return drop;
+}
+
+static void test_ten_percent_loss_loses_and_duplicates_nothing(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 20000000000ull), 0);
+	loss_state = net_rng() | 1;
+	shmq_net_set_loss(k.be, lossy, NULL);
+	const uint64_t pid = 0x6000 + (net_rng() & 0xffff);
+	unsigned batches = 40 * itest_scale();
+	uint64_t seq = 0;
+	for (unsigned b = 0; b < batches; b++) {
+		uint32_t count = 1 + (uint32_t)(net_rng() % 8);
+		uint32_t len = 64 + (uint32_t)(net_rng() % 3000); /* some fragment */
+		struct shmq_net_produce_ack_hdr ack;
+		assert_int_equal(produce(&k, "rt.loss", 3, 0, pid, seq, count, 3, seq, len, &ack, NULL), 0);
+		assert_int_equal(ack.status, 0);
+		seq += count;
+	}
+	static struct pulled pl;
+	uint64_t off = 0, got = 0;
+	for (;;) {
+		assert_int_equal(pull(&k, "g-loss", "rt.loss", 3, off, 16, 0, &pl), 0);
+		if (pl.n == 0)
+			break;
+		for (uint32_t i = 0; i < pl.n; i++)
+			assert_int_equal(pl.body[i].seq, got++);
+		off = pl.h.next_offset;
+	}
+	assert_int_equal(got, seq);
+	struct shmq_net_client_stats cs;
+	shmq_net_client_stats(k.c, &cs);
+	fprintf(stderr, "loss: %" PRIu64 " packets dropped, %" PRIu64 " retransmits\n", dropped, cs.retransmits);
+	assert_true(dropped > 0);
+	conn_close(&k);
+}
+
+
+static int join_ack(struct conn *k, uint16_t type_req, const struct shmq_net_group *g, struct shmq_net_join_ack_hdr *ja)
+{
+	uint16_t type;
+	const uint8_t *resp;
+	uint32_t rlen;
+	int rc = simple_call(k, type_req, g, sizeof(*g), &type, &resp, &rlen);
+	if (rc < 0)
+		return rc;
+	if (type == SHMQ_NET_ERROR)
+		return error_status(type, resp, rlen);
+	if (type != SHMQ_NET_JOIN_ACK || rlen < sizeof(*ja))
+		return -EPROTO;
+	memcpy(ja, resp, sizeof(*ja));
+	return 0;
+}
+
+static void test_an_expired_lease_is_a_member_gone_and_its_queues_move(void **state)
+{
+	(void)state;
+	struct conn k1, k2;
+	assert_int_equal(conn_open(&k1, PRINCIPAL, SECRET, 10000000000ull), 0);
+	assert_int_equal(conn_open(&k2, PRINCIPAL, SECRET, 10000000000ull), 0);
+	struct shmq_net_group g;
+	struct shmq_net_join_ack_hdr ja;
+	group_req(&g, "g-lease", "rt.lease", 0);
+	g.lease_ms = 1000;
+	assert_int_equal(join_ack(&k1, SHMQ_NET_JOIN, &g, &ja), 0);
+	assert_int_equal(ja.status, 0);
+	assert_int_equal(ja.count, QUEUES);
+	assert_int_equal(ja.lease_ms, 1000);
+	uint64_t m1 = ja.member_id;
+	uint64_t t0 = itest_now_ns();
+	g.lease_ms = 5000;
+	assert_int_equal(join_ack(&k2, SHMQ_NET_JOIN, &g, &ja), 0);
+	uint64_t m2 = ja.member_id;
+	/* m1 is silent: its lease runs out, m2 gets every queue */
+	uint32_t owned = ja.count;
+	while (owned < QUEUES && itest_now_ns() - t0 < 5000000000ull) {
+		itest_sleep_ms(100);
+		group_req(&g, "g-lease", "rt.lease", m2);
+		assert_int_equal(join_ack(&k2, SHMQ_NET_HEARTBEAT, &g, &ja), 0);
+		assert_int_equal(ja.status, 0);
+		owned = ja.count;
+	}
+	uint64_t took = itest_now_ns() - t0;
+	fprintf(stderr, "queues moved %" PRIu64 " ms after the silent member joined\n", took / 1000000u);
+	assert_int_equal(owned, QUEUES);
+	assert_true(took >= 900000000ull); /* not before the lease ran out */
+	group_req(&g, "g-lease", "rt.lease", m1);
+	assert_int_equal(join_ack(&k1, SHMQ_NET_HEARTBEAT, &g, &ja), SHMQ_ENOTFOUND);
+	conn_close(&k2);
+	conn_close(&k1);
+}
+
+/* Its own brokers: start-up refuses what it cannot serve safely. */
+static void test_startup_refuses_a_world_readable_secret_and_a_dpdk_address_without_port(void **state)
+{
+	(void)state;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/open-secret", secret_dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", SECRET);
+	fclose(f);
+	assert_int_equal(chmod(path, 0644), 0);
+	const char *cases[2][2] = {
+		{ "udp", "readable or writable by others" },
+		{ "dpdk", "expected dpdk://IPv4:PORT" },
+	};
+	for (int i = 0; i < 2; i++) {
+		if (i == 1)
+			assert_int_equal(chmod(path, 0600), 0);
+		char listen[64], cfgtext[512];
+		snprintf(listen, sizeof(listen), "%s://127.0.0.1:%u", cases[i][0], i == 1 ? 0u : free_udp_port());
+		snprintf(cfgtext, sizeof(cfgtext), "[net]\nlisten = %s\nsecret_file = %s\n", listen, path);
+		struct itest_broker b2;
+		memset(&b2, 0, sizeof(b2));
+		struct itest_broker_opts o = { .config_text = cfgtext };
+		/* the control socket answers before the remote port starts, so the
+		 * harness may see the broker up for a moment: it must exit 1 */
+		int rc = itest_broker_start(&b2, &o);
+		if (rc == 0)
+			assert_int_equal(itest_broker_stop(&b2), 1);
+		void *log;
+		size_t len;
+		assert_int_equal(itest_read_file(b2.log, &log, &len), 0);
+		char *s = realloc(log, len + 1);
+		assert_non_null(s);
+		s[len] = '\0';
+		if (!strstr(s, cases[i][1]))
+			fprintf(stderr, "log:\n%s\n", s);
+		assert_non_null(strstr(s, cases[i][1]));
+		free(s);
+		itest_teardown(&b2);
+	}
+	unlink(path);
+}
+
+/* Last: stops the broker to read its counters. */
+static void test_garbage_frames_are_counted_and_ignored(void **state)
+{
+	(void)state;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint8_t junk[600];
+	const unsigned n = 50;
+	for (unsigned i = 0; i < n; i++) {
+		for (size_t j = 0; j < sizeof(junk); j++)
+			junk[j] = (uint8_t)net_rng();
+		if (i % 2 == 0) /* half with our magic, so the header is parsed further */
+			memcpy(junk, "SQNT", 4);
+		assert_true(sendto(fd, junk, 1 + net_rng() % sizeof(junk), 0, (struct sockaddr *)&a, sizeof(a)) > 0);
+	}
+	close(fd);
+	/* the port still serves */
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	struct shmq_net_produce_ack_hdr ack;
+	assert_int_equal(produce(&k, "rt.after", 0, 0, 0x7000, 0, 1, 0, 0, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	conn_close(&k);
+	/* STATUS reports the remote port's counters */
+	shmq_client_t *c;
+	struct shmq_broker_status st;
+	assert_int_equal(shmq_client_open(broker.sock, NULL, &c), 0);
+	for (int i = 0; i < 100; i++) { /* the counters are published every 100 ms */
+		assert_int_equal(shmq_admin_status(c, &st), 0);
+		if (st.remote.garbage >= n && st.remote.produced >= 1)
+			break;
+		itest_sleep_ms(20);
+	}
+	shmq_client_close(c);
+	fprintf(stderr, "broker counted %" PRIu64 " garbage frames of %u sent, %" PRIu64 " frames\n",
+		st.remote.garbage, n, st.remote.frames);
+	assert_true(st.remote.garbage >= n);
+	assert_true(st.remote.frames >= st.remote.garbage + 1);
+	assert_true(st.remote.requests >= 1);
+	assert_true(st.remote.produced >= 1);
+	assert_int_equal(itest_broker_stop(&broker), 0);
+}
+
+int main(void)
+{
+	if (!itest_shmqd_path()) {
+		fprintf(stderr, "skip: env SHMQD does not name the shmqd binary\n");
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hello_with_the_secret_opens_a_session_and_a_forged_one_is_not_answered),
+		cmocka_unit_test(test_produce_then_pull_keeps_every_key_in_order),
+		cmocka_unit_test(test_a_resent_produce_is_answered_with_the_same_offsets_and_a_gap_is_refused),
+		cmocka_unit_test(test_pipelined_batches_are_answered_in_order_and_a_concurrent_resend_waits),
+		cmocka_unit_test(test_a_long_poll_pull_is_answered_when_a_message_arrives),
+		cmocka_unit_test(test_a_commit_is_seen_by_the_next_member_and_leases_carry_queues),
+		cmocka_unit_test(test_the_acl_refuses_a_principal_it_does_not_grant),
+		cmocka_unit_test(test_a_one_mib_message_goes_through),
+		cmocka_unit_test(test_ten_percent_loss_loses_and_duplicates_nothing),
+		cmocka_unit_test(test_an_expired_lease_is_a_member_gone_and_its_queues_move),
+		cmocka_unit_test(test_startup_refuses_a_world_readable_secret_and_a_dpdk_address_without_port),
+		cmocka_unit_test(test_garbage_frames_are_counted_and_ignored),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
