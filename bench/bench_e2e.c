@@ -99,6 +99,9 @@ struct run {
 	 * broker (every thread), for the per-message cost columns */
 	_Atomic uint64_t prod_cpu_ns;
 	uint64_t cons_cpu_ns, broker_cpu_ns;
+	/* consumer: messages delivered from the commitlog (it fell behind the
+	 * ring, Q2) rather than from the ring, and ring overruns */
+	uint64_t from_log, overruns;
 	pid_t broker_pid;     /* set by the parent: whose CPU time to count */
 	/* what the table and JSON print */
 	double msgs_per_s;
@@ -419,6 +422,13 @@ static int shmq_consumer_child(struct run *r, int index)
 	}
 	r->received = n;
 	r->cons_cpu_ns = cpu0 ? cpu_ns() - cpu0 : 0;
+	{
+		struct shmq_consumer_stats cst;
+
+		shmq_consumer_stats(cs, &cst);
+		r->from_log = cst.from_log;
+		r->overruns = cst.overruns;
+	}
 	if (samples && n >= r->lat_n)
 		lat_stats(r, samples, r->lat_n);
 out:
@@ -730,7 +740,9 @@ static void usage(FILE *f)
 		   "                ring-ref, zmq-tp, zmq-lat, persister-disk, persister-tmpfs,\n"
 		   "                lat-64-immediate, tp-64-1p-batch, durable-64, ...)\n"
 		   "  --shmqd PATH  broker binary (default: env SHMQD, else ../broker/shmqd next to\n"
-		   "                this binary)\n");
+		   "                this binary)\n"
+		   "  --probe PATH  shmq-probe: run tp-64-1p-single, tp-64-1p-batch and lat-64-immediate\n"
+		   "                detached, then with PATH attached (5 times each); print both\n");
 }
 
 static int find_shmqd(struct e2e_cfg *cfg)
@@ -822,6 +834,7 @@ int shmq_bench_e2e(int argc, char **argv)
 	time_t now = time(NULL);
 	double load1, best_batched = 0, lat_ratio = 0, zmq_ratio = 0, dur_best = 0;
 	int used = 0, rc, nlat = 0, ntp = 0, ndur = 0, failures = 0;
+	const char *probe = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
@@ -849,6 +862,8 @@ int shmq_bench_e2e(int argc, char **argv)
 			snprintf(cfg.only, sizeof(cfg.only), "%s", argv[++i]);
 		} else if (!strcmp(argv[i], "--shmqd") && i + 1 < argc) {
 			snprintf(cfg.shmqd, sizeof(cfg.shmqd), "%s", argv[++i]);
+		} else if (!strcmp(argv[i], "--probe") && i + 1 < argc) {
+			probe = argv[++i]; /* bench_e2e_probe.c */
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -862,6 +877,8 @@ int shmq_bench_e2e(int argc, char **argv)
 		return 1;
 	}
 	setenv("SHMQD", cfg.shmqd, 1);
+	if (probe)
+		return shmq_bench_e2e_probe(probe, cfg.shmqd, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	if (bench_two_cpus(cfg.cpus) < 2)
 		fprintf(stderr, "shmq-bench e2e: only one CPU available; figures will be poor\n");
@@ -1059,13 +1076,15 @@ int shmq_bench_e2e(int argc, char **argv)
 	printf("\nthroughput through shmqd, async flush (consumer at persisted visibility unless marked)\n");
 	printf("  (CPU ns/msg: CPU time each side spent during the run over messages received; broker =\n"
 	       "   every shmqd thread: persister, flusher, control)\n");
-	printf("  %6s %9s %10s %12s %14s %8s %8s %8s\n", "size", "producers", "mode", "M msg/s", "back-pressured",
-	       "prod ns", "cons ns", "brkr ns");
+	printf("  (log %%: messages the consumer read from the commitlog after the ring overtook it)\n");
+	printf("  %6s %9s %10s %12s %14s %8s %8s %8s %6s\n", "size", "producers", "mode", "M msg/s", "back-pressured",
+	       "prod ns", "cons ns", "brkr ns", "log %");
 	for (int i = 0; i < ntp; i++)
-		printf("  %5uB %9d %10s %12.3f %14" PRIu64 " %8.0f %8.0f %8.0f%s%s\n", tp[i]->size, tp[i]->producers,
+		printf("  %5uB %9d %10s %12.3f %14" PRIu64 " %8.0f %8.0f %8.0f %6.1f%s%s\n", tp[i]->size, tp[i]->producers,
 		       tp[i]->batched ? "batch 32" : "unbatched", tp[i]->msgs_per_s / 1e6,
 		       (uint64_t)tp[i]->backpressured, per_msg(tp[i], (uint64_t)tp[i]->prod_cpu_ns),
 		       per_msg(tp[i], tp[i]->cons_cpu_ns), per_msg(tp[i], tp[i]->broker_cpu_ns),
+		       tp[i]->received ? 100.0 * (double)tp[i]->from_log / (double)tp[i]->received : 0.0,
 		       tp[i]->visibility == SHMQ_VISIBLE_IMMEDIATE ? "  (immediate: diagnostic)" : "",
 		       run_status(tp[i]));
 	printf("\ndurable throughput, sync flush, %d producer processes, consumer at durable visibility\n",
@@ -1110,11 +1129,13 @@ int shmq_bench_e2e(int argc, char **argv)
 	for (int i = 0; i < ntp; i++)
 		printf("%s{\"size\":%u,\"producers\":%d,\"batch\":%u,\"flush\":\"async\",\"visibility\":\"%s\","
 		       "\"ok\":%s,\"msgs_per_s\":%.0f,\"msgs\":%" PRIu64 ",\"backpressured\":%" PRIu64 ","
-		       "\"cpu_ns_per_msg\":{\"producers\":%.0f,\"consumer\":%.0f,\"broker\":%.0f}}",
+		       "\"cpu_ns_per_msg\":{\"producers\":%.0f,\"consumer\":%.0f,\"broker\":%.0f},"
+		       "\"consumer_from_log\":%" PRIu64 ",\"consumer_overruns\":%" PRIu64 "}",
 		       i ? "," : "", tp[i]->size, tp[i]->producers, tp[i]->batched ? TP_BATCH : 1,
 		       vis_name(tp[i]->visibility), tp[i]->ok ? "true" : "false", tp[i]->msgs_per_s, tp[i]->received,
 		       (uint64_t)tp[i]->backpressured, per_msg(tp[i], (uint64_t)tp[i]->prod_cpu_ns),
-		       per_msg(tp[i], tp[i]->cons_cpu_ns), per_msg(tp[i], tp[i]->broker_cpu_ns));
+		       per_msg(tp[i], tp[i]->cons_cpu_ns), per_msg(tp[i], tp[i]->broker_cpu_ns), tp[i]->from_log,
+		       tp[i]->overruns);
 	printf("],\"durable\":[");
 	for (int i = 0; i < ndur; i++)
 		printf("%s{\"size\":%u,\"producers\":%d,\"flush\":\"sync\",\"ok\":%s,\"msgs_per_s\":%.0f,"

@@ -11,7 +11,8 @@
  *  2. Throughput (msg/s) of 64 B and 1 KiB messages, 1 and 2 producers,
  *     unbatched (shmq_ring_write per message) and batched (32 per
  *     shmq_ring_batch_reserve/commit), drained by a gating reader on the
- *     other core.
+ *     other core that waits with shmq_ring_gate_wait() when it finds nothing,
+ *     as the broker's persister does.
  *  3. References in the same run: cache-line one-way transfer between the two
  *     cores, and DPDK rte_ring SP/SC unbatched throughput and ping-pong.
  * Prints a table, the ratios against the targets, and a final JSON line.
@@ -503,7 +504,6 @@ static void *tp_reader(void *arg)
 	static struct shmq_ring_msg msgs[2 * SHMQ_RING_BATCH_MAX];
 	struct tp_ctx *x = arg;
 	uint64_t n = 0, bytes = 0, sink = 0;
-	unsigned spins = 0;
 
 	bench_pin(x->cpu_reader);
 	for (;;) {
@@ -521,7 +521,6 @@ static void *tp_reader(void *arg)
 				shmq_store_relaxed(&x->err, k); /* relaxed: read after pthread_join() */
 				break;
 			}
-			spins = 0;
 			continue;
 		}
 		if (k < 0) {
@@ -536,7 +535,13 @@ static void *tp_reader(void *arg)
 		/* relaxed: a failed producer stops early; its count is still published */
 		if (shmq_load_relaxed(&x->err))
 			break;
-		bench_backoff(&spins);
+		/* Wait as the broker's persister does (spin, then futex); a
+		 * short timeout re-checks the stop conditions above. */
+		k = shmq_ring_gate_wait(x->r, shmq_ring_consumed(x->r), 1000000);
+		if (k && k != -ETIMEDOUT && k != -EINTR) {
+			shmq_store_relaxed(&x->err, k); /* relaxed: read after pthread_join() */
+			break;
+		}
 	}
 	x->t_end = bench_ticks();
 	x->consumed = n;

@@ -12,6 +12,7 @@ static const struct {
 	{ "ring", shmq_bench_ring, "shared-memory ring: latency and throughput vs cache-line and rte_ring" },
 	{ "store", shmq_bench_store, "commitlog append/flush/recovery vs raw disk bandwidth" },
 	{ "e2e", shmq_bench_e2e, "producer/consumer processes through shmqd vs ring-only and ZeroMQ ipc" },
+	{ "remote", shmq_bench_remote, "libshmq over UDP to shmqd's remote port: one-way latency, throughput" },
 	{ "remote-raw", shmq_bench_remote_raw, "bare DPDK echo over memif and af_packet: 64 B RTT and packet rate" },
 };
 

@@ -22,6 +22,7 @@
 #include "common/fsutil.h"
 #include "common/offsets.h"
 #include "common/shm_guard.h"
+#include "ebpf/probes.h"
 #include "shmq/error.h"
 
 #define OFFSETS_VERSION 1
@@ -292,6 +293,8 @@ static void rebalance(shmq_groups_t *g, struct entry *e)
 		if (q->owner == 0) {
 			q->owner = t;
 			q->owner_gen = e->next_gen;
+			SHMQ_PROBE_QUEUE_OWNER(shmq_probe_name_hash(e->group), shmq_probe_name_hash(e->topic), i, t,
+				e->next_gen);
 		} else {
 			if (!now)
 				now = shmq_now_ns();
@@ -1015,6 +1018,7 @@ int shmq_groups_reset(shmq_groups_t *g, const char *group, const char *topic, ui
 		 * it saw reset_seq move (via the generation below) */
 		shmq_store_release(&e->map.slots[i].committed, offsets[i]);
 		e->q[i].reset_seq++;
+		SHMQ_PROBE_OFFSET_RESET(shmq_probe_name_hash(group), shmq_probe_name_hash(topic), i, offsets[i]);
 	}
 	e->dirty = true;
 	op_end(e); /* publishes reset_seq and bumps the generation */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "client/client_int.h"
+#include "client/remote.h"
 #include "common/atomic.h"
 #include "common/clock.h"
 #include "common/ctl_sock.h"
@@ -35,7 +36,13 @@ struct shmq_client {
 	_Atomic uint32_t epoch;
 	_Atomic uint32_t broker_id;
 	_Atomic uint64_t last_check_ns;
+	struct shmq_remote *remote;    /* non-NULL: a remote broker (client/remote.h); nothing above is used */
 };
+
+struct shmq_remote *shmq_cli_remote(const shmq_client_t *c)
+{
+	return c ? c->remote : NULL;
+}
 
 /* The broker's refusal text of the last request of this thread. */
 static _Thread_local char tl_last_error[SHMQ_CTL_ERRMSG_LEN];
@@ -230,6 +237,8 @@ int shmq_cli_request(shmq_client_t *c, struct shmq_ctl_msg *req, struct shmq_ctl
 		*fd = -1;
 	if (!c || !req || !resp)
 		return -EINVAL;
+	if (c->remote)
+		return -ENOTSUP; /* the network protocol has no control requests */
 	pthread_mutex_lock(&c->lock);
 	int rc = 0;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -327,6 +336,14 @@ SHMQ_API int shmq_client_open(const char *broker, const struct shmq_client_opts 
 	if (!c)
 		return -ENOMEM;
 	c->sock = -1;
+	if (shmq_remote_is_url(broker)) {
+		int rrc = shmq_remote_open(broker, &o, &c->remote);
+		if (rrc < 0)
+			free(c);
+		else
+			*out = c;
+		return rrc;
+	}
 	c->request_timeout_ns = o.request_timeout_ns ? o.request_timeout_ns : 5000000000ull;
 	c->reconnect_timeout_ns = o.reconnect_timeout_ns ? o.reconnect_timeout_ns : 30000000000ull;
 	int rc = 0;
@@ -369,6 +386,11 @@ SHMQ_API void shmq_client_close(shmq_client_t *c)
 {
 	if (!c)
 		return;
+	if (c->remote) {
+		shmq_remote_close(c->remote);
+		free(c);
+		return;
+	}
 	if (c->sock >= 0)
 		close(c->sock);
 	pthread_mutex_destroy(&c->lock);

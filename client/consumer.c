@@ -29,8 +29,10 @@
 #include <time.h>
 
 #include "client/consumer_int.h"
+#include "client/remote.h"
 #include "common/atomic.h"
 #include "common/clock.h"
+#include "ebpf/probes.h"
 
 #define SPIN_NS      50000ull  /* default opts.spin_ns */
 #define SPIN_PEEKS   256       /* header checks per wait step while spinning */
@@ -96,6 +98,10 @@ static unsigned gather(struct shmq_consumer *cs, unsigned max, bool push)
 		int got = shmq_qc_fetch(&q->cur, &cs->buf, cs->dl + n, max - n, cs->scratch);
 		if (got <= 0)
 			continue;
+		SHMQ_PROBE_DELIVER_BATCH(shmq_probe_name_hash(cs->group), shmq_probe_name_hash(cs->topic), qi,
+			cs->dl[n].v.queue_offset, got, shmq_probe_wall_ms_to_mono_ns(cs->dl[n].v.born_ts_ms),
+			q->probe_delivered);
+		SHMQ_PROBE_TEST_ORDER_SKIP(shmq_qc_seek(&q->cur, cs->dl[n + (unsigned)got - 1].v.queue_offset + 2));
 		if (!push) {
 			q->delivered = cs->dl[n + (unsigned)got - 1].v.queue_offset + 1;
 			q->dirty = true;
@@ -202,6 +208,8 @@ static void *push_main(void *arg)
 				q->retry_at_ns = shmq_now_ns() + cs->o.retry_delay_ns;
 				q->blocked_round = round;
 				shmq_qc_rewind(&q->cur, d, false);
+				SHMQ_PROBE_OFFSET_RESET(shmq_probe_name_hash(cs->group), shmq_probe_name_hash(cs->topic), qi,
+					d->v.queue_offset);
 			}
 		}
 	}
@@ -232,6 +240,15 @@ SHMQ_API int shmq_consumer_open(shmq_client_t *c, const struct shmq_consumer_opt
 	if (!c || !opts || !out || opts->sz < offsetof(struct shmq_consumer_opts, topic) +
 						sizeof(opts->topic))
 		return -EINVAL;
+	if (shmq_cli_remote(c)) {
+		struct shmq_consumer *rcs = calloc(1, sizeof(*rcs));
+		int rrc = rcs ? shmq_rconsumer_open(shmq_cli_remote(c), opts, &rcs->remote) : -ENOMEM;
+		if (rrc < 0)
+			free(rcs);
+		else
+			*out = rcs;
+		return rrc;
+	}
 	struct shmq_consumer_opts o = { 0 };
 	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	o.sz = sizeof(o);
@@ -294,6 +311,11 @@ SHMQ_API void shmq_consumer_close(shmq_consumer_t *cs)
 {
 	if (!cs)
 		return;
+	if (cs->remote) {
+		shmq_rconsumer_close(cs->remote);
+		free(cs);
+		return;
+	}
 	if (cs->thr_started) {
 		/* relaxed: the join below is the synchronisation. */
 		atomic_store_explicit(&cs->stop, true, memory_order_relaxed);
@@ -312,6 +334,8 @@ SHMQ_API int shmq_consumer_poll(shmq_consumer_t *cs, struct shmq_msg_view *out, 
 {
 	if (!cs || (!out && max))
 		return -EINVAL;
+	if (cs->remote)
+		return shmq_rconsumer_poll(cs->remote, out, max, timeout_ns);
 	if (cs->o.push)
 		return -EINVAL;
 	pthread_mutex_lock(&cs->mu);
@@ -330,13 +354,21 @@ SHMQ_API int shmq_consumer_poll(shmq_consumer_t *cs, struct shmq_msg_view *out, 
 			shmq_cons_commit_delivered(cs, qi);
 	shmq_cbuf_reset(&cs->buf);
 	cs->dl_n = 0;
-	uint64_t start = shmq_now_ns(), backoff = BACKOFF_MIN;
-	uint64_t deadline = deadline_of(start, timeout_ns);
+	/* The clock starts at the first empty gather: a poll that finds
+	 * messages at once reads it only in shmq_cons_maintain(). */
+	uint64_t start = 0, deadline = 0, backoff = BACKOFF_MIN;
 	unsigned n = 0;
 	for (;;) {
 		shmq_cons_maintain(cs);
 		n = max ? gather(cs, max, false) : 0;
-		if (n > 0 || shmq_now_ns() >= deadline)
+		if (n > 0)
+			break;
+		uint64_t now = shmq_now_ns();
+		if (!start) {
+			start = now;
+			deadline = deadline_of(now, timeout_ns);
+		}
+		if (now >= deadline)
 			break;
 		wait_step(cs, start, deadline, &backoff, false);
 	}
@@ -364,6 +396,8 @@ SHMQ_API int shmq_consumer_check(shmq_consumer_t *cs, const struct shmq_msg_view
 {
 	if (!cs || !m)
 		return -EINVAL;
+	if (cs->remote)
+		return 0; /* remote views are copies: never overwritten */
 	pthread_mutex_lock(&cs->mu);
 	struct shmq_qc_msg *d = find_delivery(cs, m);
 	int rc = d ? 0 : -EINVAL;
@@ -376,6 +410,8 @@ SHMQ_API int shmq_consumer_check(shmq_consumer_t *cs, const struct shmq_msg_view
 			 * failed check already moved the cursor before it. */
 			if (q->owned && q->positioned && m->queue_offset < q->cur.next_qo) {
 				shmq_qc_rewind(&q->cur, d, true);
+				SHMQ_PROBE_OFFSET_RESET(shmq_probe_name_hash(cs->group), shmq_probe_name_hash(cs->topic),
+					m->queue_id, m->queue_offset);
 				q->cur.st.overruns++;
 			}
 			if (q->delivered > m->queue_offset)
@@ -390,6 +426,8 @@ SHMQ_API int shmq_consumer_commit(shmq_consumer_t *cs, const struct shmq_msg_vie
 {
 	if (!cs || !m || m->queue_offset == SHMQ_OFFSET_UNKNOWN)
 		return -EINVAL;
+	if (cs->remote)
+		return shmq_rconsumer_commit(cs->remote, m);
 	pthread_mutex_lock(&cs->mu);
 	int rc = 0;
 	if (m->queue_id >= cs->nq || !cs->q[m->queue_id].owned) {
@@ -408,6 +446,8 @@ SHMQ_API int shmq_consumer_assignment(shmq_consumer_t *cs, uint32_t *queues, uns
 {
 	if (!cs || (!queues && max))
 		return -EINVAL;
+	if (cs->remote)
+		return shmq_rconsumer_assignment(cs->remote, queues, max);
 	pthread_mutex_lock(&cs->mu);
 	unsigned n = 0;
 	for (uint32_t qi = 0; qi < cs->nq; qi++) {
@@ -425,6 +465,10 @@ SHMQ_API void shmq_consumer_stats(shmq_consumer_t *cs, struct shmq_consumer_stat
 {
 	if (!cs || !st)
 		return;
+	if (cs->remote) {
+		shmq_rconsumer_stats(cs->remote, st);
+		return;
+	}
 	pthread_mutex_lock(&cs->mu);
 	*st = cs->st;
 	st->from_ring = st->from_log = st->overruns = 0;

@@ -31,6 +31,7 @@
 #include "client/consumer_int.h"
 #include "common/atomic.h"
 #include "common/clock.h"
+#include "ebpf/probes.h"
 
 /* Retry a failed re-join or OPEN_QUEUE at most this often. */
 #define REJOIN_RETRY_NS 100000000ull
@@ -110,6 +111,9 @@ int shmq_cons_position(struct shmq_consumer *cs, uint32_t qi)
 	if (rc < 0)
 		return rc;
 	struct shmq_qcursor *c = &q->cur;
+	/* the client's view of an ownership change: a new ordering run */
+	SHMQ_PROBE_QUEUE_OWNER(shmq_probe_name_hash(cs->group), shmq_probe_name_hash(cs->topic), qi, cs->member,
+		cs->gen_seen);
 	if (!clustering(cs)) {
 		/* R4: our own offset when we had one (a re-join), else the option. */
 		if (q->resume) {

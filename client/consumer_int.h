@@ -36,6 +36,7 @@ struct shmq_cons_queue {
 	uint64_t retry_at_ns;      /* push: redeliver not before */
 	uint64_t blocked_round;    /* push: batch in which a message of it failed */
 	uint64_t ring_retry_ns;    /* OPEN_QUEUE failed: try again not before */
+	uint64_t probe_delivered;  /* deliver_batch probe's count (ebpf/probes.h) */
 };
 
 struct shmq_consumer {
@@ -75,6 +76,7 @@ struct shmq_consumer {
 	pthread_t thr;
 	bool thr_started;
 	_Atomic bool stop;             /* close -> push thread */
+	struct shmq_rconsumer *remote; /* non-NULL: a remote broker's consumer (client/remote.h); nothing above is used */
 };
 
 /* consumer_group.c; all called with mu held. */

@@ -297,6 +297,12 @@ static int fetch_ring(struct shmq_qcursor *c, struct shmq_cbuf *buf, struct shmq
 			c->rpos = m->next_pos;
 			c->rskip = 0;
 		} else {
+			/* rskip counts messages of the record AT rpos: point rpos
+			 * at this record. The previous record's next_pos is not
+			 * always it: a padding record at the wrap may lie between
+			 * (that mismatch re-delivered the first rskip messages
+			 * under shifted queue offsets). */
+			c->rpos = m->pos;
 			c->rskip = m->index + 1u;
 		}
 	}

@@ -40,9 +40,11 @@
 #include <unistd.h>
 
 #include "client/client_int.h"
+#include "client/remote.h"
 #include "common/atomic.h"
 #include "common/clock.h"
 #include "common/ringmsg.h"
+#include "ebpf/probes.h"
 
 /* Ring record framing (shm/ring_layout.h): record header 16 bytes, batch
  * inner header 8 bytes, payloads padded to 8. Needed to ask
@@ -99,6 +101,7 @@ struct shmq_producer {
 	bool stop;
 	bool thread_started;
 	pthread_t thread;
+	struct shmq_rproducer *remote; /* non-NULL: a remote broker's producer; nothing above is used */
 };
 
 /* ------------------------------------------------------------------ */
@@ -366,7 +369,9 @@ static int write_one(shmq_producer_t *p, const struct shmq_message *m, struct wr
 	int rc = msg_in(p, m, seq, m->born_ts_ms ? 0 : shmq_wall_ms(), &in);
 	if (rc < 0)
 		return rc;
-	uint64_t deadline = deadline_after(p->o.send_timeout_ns);
+	/* The send timeout counts from the first refusal: a send that fits at
+	 * once reads no clock for it (one clock read less per message). */
+	uint64_t deadline = 0;
 	for (;;) {
 		shmq_ring_t *r = q_ring(q);
 		int64_t len = msg_size(r, &in);
@@ -375,6 +380,9 @@ static int write_one(shmq_producer_t *p, const struct shmq_message *m, struct wr
 		struct shmq_ring_claim cl;
 		rc = shmq_ring_reserve(r, p->ring_pid, SHMQ_CLI_RING_TYPE, (uint32_t)len, &cl);
 		if (rc == SHMQ_BACK_PRESSURED) {
+			SHMQ_PROBE_BACKPRESSURE(shmq_probe_name_hash(p->topic), qi, shmq_ring_tail(r) - shmq_ring_oldest(r));
+			if (!deadline)
+				deadline = deadline_after(p->o.send_timeout_ns);
 			rc = wait_space(p, r, RING_REC_HDR + ALIGN8((uint64_t)len), deadline);
 			if (rc < 0)
 				return rc;
@@ -393,6 +401,7 @@ static int write_one(shmq_producer_t *p, const struct shmq_message *m, struct wr
 			return (int)n;
 		if (crc < 0)
 			return crc;
+		SHMQ_PROBE_PRODUCE_BATCH(shmq_probe_name_hash(p->topic), qi, cl.pos, 1, len, shmq_probe_now_ns());
 		*w = (struct written){ .ring = r, .queue = qi, .pos = cl.pos, .seq = seq, .payload = cl.data };
 		return 0;
 	}
@@ -403,6 +412,8 @@ SHMQ_API int shmq_producer_send(shmq_producer_t *p, const struct shmq_message *m
 {
 	if (!p || !m)
 		return -EINVAL;
+	if (p->remote)
+		return shmq_rproducer_send(p->remote, m, res);
 	struct written w;
 	int rc = write_one(p, m, &w);
 	if (rc < 0)
@@ -425,6 +436,8 @@ SHMQ_API int shmq_producer_send_batch(shmq_producer_t *p, const struct shmq_mess
 {
 	if (!p || (!msgs && n))
 		return -EINVAL;
+	if (p->remote)
+		return shmq_rproducer_send_batch(p->remote, msgs, n, res);
 	if (n == 0)
 		return 0;
 	if (p->o.delivery != SHMQ_DELIVERY_RING)
@@ -464,7 +477,7 @@ SHMQ_API int shmq_producer_send_batch(shmq_producer_t *p, const struct shmq_mess
 	/* one record holds at most SHMQ_RING_BATCH_MAX messages and a quarter
 	 * of the ring (the ring's largest record) */
 	uint64_t rec_max = shmq_ring_capacity(r) / 4;
-	uint64_t deadline = deadline_after(p->o.send_timeout_ns);
+	uint64_t deadline = 0; /* from the first refusal, as in write_one() */
 	unsigned sent = 0;
 	while (rc == 0 && sent < n) {
 		unsigned k = 0;
@@ -480,6 +493,9 @@ SHMQ_API int shmq_producer_send_batch(shmq_producer_t *p, const struct shmq_mess
 		r = q_ring(q);
 		rc = shmq_ring_batch_reserve(r, p->ring_pid, SHMQ_CLI_RING_TYPE, k, &lens[sent], &b);
 		if (rc == SHMQ_BACK_PRESSURED) {
+			SHMQ_PROBE_BACKPRESSURE(shmq_probe_name_hash(p->topic), qi, shmq_ring_tail(r) - shmq_ring_oldest(r));
+			if (!deadline)
+				deadline = deadline_after(p->o.send_timeout_ns);
 			rc = wait_space(p, r, total, deadline);
 			continue;
 		}
@@ -496,6 +512,7 @@ SHMQ_API int shmq_producer_send_batch(shmq_producer_t *p, const struct shmq_mess
 		rc = shmq_ring_batch_commit(r, &b);
 		if (rc < 0)
 			break;
+		SHMQ_PROBE_PRODUCE_BATCH(shmq_probe_name_hash(p->topic), qi, b.pos, k, total, shmq_probe_now_ns());
 		sent += k;
 	}
 	if (sent == 0) {
@@ -608,6 +625,8 @@ SHMQ_API int shmq_producer_send_async(shmq_producer_t *p, const struct shmq_mess
 {
 	if (!p || !m || !cb)
 		return -EINVAL;
+	if (p->remote)
+		return shmq_rproducer_send_async(p->remote, m, cb, arg);
 	struct pending *e = NULL;
 	if (p->o.delivery != SHMQ_DELIVERY_RING && !(e = malloc(sizeof(*e))))
 		return -ENOMEM;
@@ -642,6 +661,8 @@ SHMQ_API int shmq_producer_flush(shmq_producer_t *p, uint64_t timeout_ns)
 {
 	if (!p)
 		return -EINVAL;
+	if (p->remote)
+		return shmq_rproducer_flush(p->remote, timeout_ns);
 	uint64_t deadline = deadline_after(timeout_ns);
 	int rc = 0;
 	pthread_mutex_lock(&p->alock);
@@ -665,7 +686,7 @@ SHMQ_API int shmq_producer_flush(shmq_producer_t *p, uint64_t timeout_ns)
 
 SHMQ_API uint32_t shmq_producer_queues(const shmq_producer_t *p)
 {
-	return p ? p->nq : 0;
+	return p ? (p->remote ? shmq_rproducer_queues(p->remote) : p->nq) : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -673,6 +694,11 @@ SHMQ_API uint32_t shmq_producer_queues(const shmq_producer_t *p)
 
 static void producer_free(shmq_producer_t *p)
 {
+	if (p->remote) {
+		shmq_rproducer_close(p->remote);
+		free(p);
+		return;
+	}
 	if (p->thread_started) {
 		pthread_mutex_lock(&p->alock);
 		p->stop = true;
@@ -719,6 +745,14 @@ SHMQ_API int shmq_producer_open(shmq_client_t *c, const struct shmq_producer_opt
 	shmq_producer_t *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	if (shmq_cli_remote(c)) {
+		int rrc = shmq_rproducer_open(shmq_cli_remote(c), opts, &p->remote);
+		if (rrc < 0)
+			free(p);
+		else
+			*out = p;
+		return rrc;
+	}
 	memcpy(&p->o, opts, opts->sz < sizeof(p->o) ? opts->sz : sizeof(p->o));
 	p->o.sz = sizeof(p->o);
 	/* zero fields (or fields an older caller's struct lacks) get defaults */

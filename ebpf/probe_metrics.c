@@ -21,7 +21,7 @@ static const struct {
 	const char *help;
 } hist_families[] = {
 	{ SHMQ_HIST_PRODUCE_PERSIST, true, "shmq_produce_to_persist_seconds",
-	  "Born time of the oldest message of a persist batch to the batch's append (USDT persist_batch)." },
+	  "Born time of the oldest message of a sampled persist batch to its append (USDT persist_batch)." },
 	{ SHMQ_HIST_PERSIST_FLUSH, true, "shmq_persist_to_flush_seconds",
 	  "Oldest unflushed append of a queue to the end of the flush that made it durable." },
 	{ SHMQ_HIST_PRODUCE_CONSUME, true, "shmq_produce_to_consume_seconds",
@@ -134,11 +134,11 @@ static const struct {
 } qstat_families[] = {
 	QSTAT(produce_batches, "shmq_produce_batches_sampled_total", "Sampled produce batches (USDT produce_batch)."),
 	QSTAT(produce_msgs, "shmq_produce_messages_sampled_total", "Messages in the sampled produce batches."),
-	QSTAT(persist_batches, "shmq_persist_batches_total", "Persist batches appended to the commitlog."),
-	QSTAT(persist_msgs, "shmq_persisted_messages_total", "Messages appended to the commitlog."),
-	QSTAT(persist_bytes, "shmq_persisted_bytes_total", "Bytes appended to the commitlog."),
-	QSTAT(deliver_batches, "shmq_deliver_batches_total", "Batches delivered to consumers."),
-	QSTAT(deliver_msgs, "shmq_delivered_messages_total", "Messages delivered to consumers."),
+	QSTAT(persist_batches, "shmq_persist_batches_sampled_total", "Sampled persist batches appended to the commitlog (USDT persist_batch)."),
+	QSTAT(persist_msgs, "shmq_persist_messages_sampled_total", "Messages in the sampled persist batches."),
+	QSTAT(persist_bytes, "shmq_persist_bytes_sampled_total", "Bytes in the sampled persist batches."),
+	QSTAT(deliver_batches, "shmq_deliver_batches_sampled_total", "Sampled batches delivered to consumers (USDT deliver_batch)."),
+	QSTAT(deliver_msgs, "shmq_deliver_messages_sampled_total", "Messages in the sampled deliver batches."),
 	QSTAT(backpressure, "shmq_backpressure_total", "Producer transitions into back-pressure."),
 	QSTAT(ring_unblocks, "shmq_ring_unblocks_total", "Records of dead producers skipped by the broker."),
 };

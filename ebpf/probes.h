@@ -11,14 +11,18 @@
  *     arguments are NOT evaluated. Arguments must therefore have no side
  *     effects the caller relies on.
  *  2. Probes fire per batch, never per message (an attached hit costs about
- *     0.5 us). Back-pressure and unblock fire on the transition only.
- *  3. Sampling: SHMQ_PROBE_PRODUCE_BATCH fires on one batch in N, and
- *     SHMQ_PROBE_DELIVER_BATCH evaluates its born-time argument on one batch
- *     in N (0 otherwise), N = env SHMQ_PROBE_SAMPLE (1..65536, default
+ *     0.5 us). Back-pressure fires once per refused reservation (each is
+ *     followed by a wait for space, not a spin); unblock once per record.
+ *  3. Sampling: PRODUCE_BATCH, PERSIST_BATCH and DELIVER_BATCH fire on one
+ *     batch in N, N = env SHMQ_PROBE_SAMPLE (1..65536, default
  *     SHMQ_PROBE_SAMPLE_DEFAULT), read once per translation unit at the first
  *     attached hit. The count is per call site and per thread, so a single
- *     thread sees exactly one sample in every N batches. Deliver batches
- *     themselves are never skipped: the ordering check needs every one.
+ *     thread sees exactly one sample in every N batches. (When caught up, a
+ *     batch is often one message: an unsampled per-batch probe would be a
+ *     per-message probe, measured at -36 % throughput.) The ordering check
+ *     still sees every message: DELIVER_BATCH carries the number of messages
+ *     its call site delivered before the batch (counted while attached), and
+ *     the BPF program checks first_off - that count stays constant.
  *  4. Times are CLOCK_MONOTONIC nanoseconds (the clock of bpf_ktime_get_ns).
  *     Messages carry a wall-clock born time in ms: convert with
  *     shmq_probe_wall_ms_to_mono_ns().
@@ -45,7 +49,7 @@
 #endif
 #include <sys/sdt.h>
 
-#define SHMQ_PROBE_SAMPLE_DEFAULT 64u
+#define SHMQ_PROBE_SAMPLE_DEFAULT 512u
 #define SHMQ_PROBE_SAMPLE_MAX     65536u
 
 /* One semaphore per probe, in the .probes section where sdt tools expect it. */
@@ -143,9 +147,10 @@ static inline uint32_t shmq_probe_sample_period(void)
 } while (0)
 
 /* The persister appended queue offsets [first_off, last_off] of (topic,
- * queue), `bytes` bytes, to the commitlog; `oldest_born_ns` of the oldest. */
+ * queue), `bytes` bytes, to the commitlog; `oldest_born_ns` of the oldest.
+ * Sampled. */
 #define SHMQ_PROBE_PERSIST_BATCH(topic_hash, queue, first_off, last_off, bytes, oldest_born_ns) do { \
-	if (SHMQ_PROBE_ENABLED(persist_batch)) \
+	if (SHMQ_PROBE_ENABLED(persist_batch) && SHMQ_PROBE_SAMPLE_HIT()) \
 		STAP_PROBE6(shmq, persist_batch, (uint32_t)(topic_hash), (uint32_t)(queue), \
 			(uint64_t)(first_off), (uint64_t)(last_off), (uint64_t)(bytes), \
 			(uint64_t)(oldest_born_ns)); \
@@ -159,14 +164,20 @@ static inline uint32_t shmq_probe_sample_period(void)
 } while (0)
 
 /* A consumer of `group` received `count` messages of (topic, queue) starting
- * at queue offset `first_off`. Fires on every batch (ordering check); the
- * born time (`born_ns_expr`, evaluated on one batch in N only) of one message
- * of the batch, else 0. */
-#define SHMQ_PROBE_DELIVER_BATCH(group_hash, topic_hash, queue, first_off, count, born_ns_expr) do { \
+ * at queue offset `first_off`, with `born_ns` the born time of its first
+ * message. Sampled. `delivered` is a uint64_t lvalue per (group, queue) and
+ * consumer (starts 0): the messages this site delivered while attached; the
+ * probe reports its value before the batch and adds `count`, on every batch
+ * (one add while attached, nothing while detached). A declared reset
+ * (QUEUE_OWNER, OFFSET_RESET) needs no change to it. */
+#define SHMQ_PROBE_DELIVER_BATCH(group_hash, topic_hash, queue, first_off, count, born_ns, delivered) do { \
 	if (SHMQ_PROBE_ENABLED(deliver_batch)) { \
-		uint64_t shmq__born_ = SHMQ_PROBE_SAMPLE_HIT() ? (uint64_t)(born_ns_expr) : 0; \
-		STAP_PROBE6(shmq, deliver_batch, (uint32_t)(group_hash), (uint32_t)(topic_hash), \
-			(uint32_t)(queue), (uint64_t)(first_off), (uint32_t)(count), shmq__born_); \
+		uint64_t shmq__before_ = (delivered); \
+		(delivered) = shmq__before_ + (uint64_t)(count); \
+		if (SHMQ_PROBE_SAMPLE_HIT()) \
+			STAP_PROBE7(shmq, deliver_batch, (uint32_t)(group_hash), (uint32_t)(topic_hash), \
+				(uint32_t)(queue), (uint64_t)(first_off), (uint32_t)(count), \
+				shmq__before_, (uint64_t)(born_ns)); \
 	} \
 } while (0)
 
@@ -195,8 +206,58 @@ static inline uint32_t shmq_probe_sample_period(void)
 			(uint64_t)(ring_pos)); \
 } while (0)
 
-/* A producer entered back-pressure on (topic, queue) with the ring `fill`
- * bytes full. Fire on the transition, not on every refused attempt. */
+/* The broker's look, on one drain in N (sampled: it reads the ring's
+ * statistics), for records the ring's gating reader padded out (G6) since
+ * the last look: RING_UNBLOCK once for each new one (at most 64 per look), at
+ * the ring's consumed position. `seen` points at the per-ring count already
+ * reported (starts at 0, so the first look after an attach also reports the
+ * ring's earlier unblocks). Late by up to N drains, never lost. */
+#define SHMQ_PROBE_RING_UNBLOCKS(topic_hash, queue, ring, seen) do { \
+	if (SHMQ_PROBE_ENABLED(ring_unblock) && SHMQ_PROBE_SAMPLE_HIT()) { \
+		struct shmq_ring_stats shmq__rs_; \
+		shmq_ring_stats((ring), &shmq__rs_); \
+		for (int shmq__i_ = 0; *(seen) < shmq__rs_.unblocked && shmq__i_ < 64; shmq__i_++, (*(seen))++) \
+			SHMQ_PROBE_RING_UNBLOCK((topic_hash), (queue), shmq__rs_.consumed); \
+		*(seen) = shmq__rs_.unblocked; \
+	} \
+} while (0)
+
+/* Test hook (env SHMQ_TEST_ORDER_SKIP=N, N >= 1): true once, on the N-th
+ * deliver batch of this process seen while deliver_batch is attached; the
+ * consumer then skips one message, an order violation the BPF program must
+ * count exactly once (tests/ebpf/test_probe_broker.c). Inert (one semaphore
+ * load, like a probe) when detached; without the variable, one atomic load
+ * per attached batch. */
+static inline int shmq_probe_test_order_skip(void)
+{
+	/* INT64_MIN: env not read yet; <= 0: inert. Relaxed: a plain countdown,
+	 * only its own value matters (the fetch_sub makes exactly one caller
+	 * see 1). */
+	static _Atomic int64_t left = INT64_MIN;
+	int64_t v = atomic_load_explicit(&left, memory_order_relaxed);
+	if (v == INT64_MIN) {
+		const char *s = getenv("SHMQ_TEST_ORDER_SKIP");
+		long n = s != NULL ? strtol(s, NULL, 10) : 0;
+		int64_t want = n >= 1 ? (int64_t)n : 0;
+		/* relaxed: every thread derives the same value; a loser re-reads */
+		atomic_compare_exchange_strong_explicit(&left, &v, want, memory_order_relaxed,
+			memory_order_relaxed);
+		v = atomic_load_explicit(&left, memory_order_relaxed); /* relaxed: see above */
+	}
+	if (v <= 0)
+		return 0;
+	return atomic_fetch_sub_explicit(&left, 1, memory_order_relaxed) == 1; /* relaxed: see above */
+}
+
+#define SHMQ_PROBE_TEST_ORDER_SKIP(stmt) do { \
+	if (SHMQ_PROBE_ENABLED(deliver_batch) && shmq_probe_test_order_skip()) { \
+		stmt; \
+	} \
+} while (0)
+
+/* A producer's reservation on (topic, queue) was refused for space with the
+ * ring `fill` bytes full; the producer now waits for space (one hit per
+ * wait, not per spin). */
 #define SHMQ_PROBE_BACKPRESSURE(topic_hash, queue, fill) do { \
 	if (SHMQ_PROBE_ENABLED(backpressure)) \
 		STAP_PROBE3(shmq, backpressure, (uint32_t)(topic_hash), (uint32_t)(queue), \

@@ -11,8 +11,13 @@
  *     the loader does not load those programs without a broker tgid).
  *  2. Other probes count from the broker, and, when filter_clients is set,
  *     from the tgids in map `tgids`; otherwise from any process.
- *  3. Ordering: for each (group, topic, queue) the next delivered batch must
- *     start at the previous batch's first + count. A queue_owner or
+ *  3. Ordering: for each (group, topic, queue) the sampled deliver batches
+ *     report first_off and `delivered`, the messages their consumer delivered
+ *     before the batch (probes.h contract 3); while the offsets are
+ *     contiguous first_off - delivered stays constant (the run's base). A
+ *     change is one violation (however many messages went missing or came
+ *     twice between the two samples), and the new value is the base. A
+ *     queue_owner or
  *     offset_reset probe ends the run (declared rebalance/reset): the next
  *     batch starts a new one and is never a violation. One owner per queue at
  *     a time is assumed (the group protocol's guarantee).
@@ -281,7 +286,7 @@ int BPF_USDT(flush, __u64 bytes, __u64 duration_ns)
 
 SEC("usdt")
 int BPF_USDT(deliver_batch, __u32 group, __u32 topic, __u32 queue, __u64 first_off,
-	__u32 count, __u64 born_ns)
+	__u32 count, __u64 delivered, __u64 born_ns)
 {
 	if (!from_member())
 		return 0;
@@ -298,18 +303,19 @@ int BPF_USDT(deliver_batch, __u32 group, __u32 topic, __u32 queue, __u64 first_o
 	struct shmq_order_key k = { .group_hash = group, .topic_hash = topic, .queue = queue };
 	struct shmq_order_viol *v = oviol(&k);
 	struct shmq_order_state *st = bpf_map_lookup_elem(&order_state, &k);
+	__u64 base = first_off - delivered; /* mod 2^64, like the comparison */
 	if (st) {
-		if (first_off != st->next_off && v) {
+		if (base != st->base && v) {
 			__sync_fetch_and_add(&v->violations, 1);
-			v->last_expected = st->next_off;
+			v->last_expected = st->base + delivered;
 			v->last_got = first_off;
 			struct shmq_totals *t = totals_get();
 			if (t)
 				__sync_fetch_and_add(&t->order_violations, 1);
 		}
-		st->next_off = first_off + count;
+		st->base = base;
 	} else {
-		struct shmq_order_state fresh = { .next_off = first_off + count };
+		struct shmq_order_state fresh = { .base = base };
 		bpf_map_update_elem(&order_state, &k, &fresh, BPF_ANY);
 	}
 	return 0;

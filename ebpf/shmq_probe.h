@@ -69,9 +69,11 @@ struct shmq_order_key {
 	__u32 pad;
 };
 
-/* Ordering run state (unpinned map order_state): the next expected offset. */
+/* Ordering run state (unpinned map order_state): first_off - delivered of
+ * the run's sampled batches (ebpf/probes.h contract 3); constant while the
+ * offsets are contiguous (mod 2^64). */
 struct shmq_order_state {
-	__u64 next_off;
+	__u64 base;
 };
 
 struct shmq_order_viol {

@@ -9,6 +9,7 @@
 #include "broker/store/flush.h"
 #include "common/atomic.h"
 #include "common/clock.h"
+#include "ebpf/probes.h"
 #include "shmq/error.h"
 
 static void abs_deadline(struct timespec *ts, uint64_t ns)
@@ -151,6 +152,8 @@ static int flush_round(shmq_flusher_t *f, int inject, bool final)
 		uint64_t t0 = shmq_now_ns();
 		rc = inject ? inject : f->ops.sync_data(f->arg, from, target);
 		f->last_sync_ns = shmq_now_ns() - t0;
+		/* relaxed: statistics */
+		atomic_fetch_add_explicit(&f->sync_ns, f->last_sync_ns, memory_order_relaxed);
 		if (rc < 0) {
 			shmq_flusher_poison(f, rc);
 			return SHMQ_EPOISONED;
@@ -158,6 +161,7 @@ static int flush_round(shmq_flusher_t *f, int inject, bool final)
 		/* relaxed: statistics */
 		atomic_fetch_add_explicit(&f->n_fdatasync, (uint64_t)rc, memory_order_relaxed);
 		atomic_fetch_add_explicit(&f->n_rounds, 1, memory_order_relaxed);
+		SHMQ_PROBE_FLUSH(target - from, f->last_sync_ns);
 		pthread_mutex_lock(&f->mu);
 		/* F4 estimate: the waiters now pending are the ones this round
 		 * serves plus those that arrived during its sync, i.e. the
@@ -257,6 +261,7 @@ int shmq_flusher_start(shmq_flusher_t *f, const struct shmq_flush_ops *ops, void
 	atomic_init(&f->kicked_at, flushed);
 	atomic_init(&f->n_fdatasync, 0);
 	atomic_init(&f->n_rounds, 0);
+	atomic_init(&f->sync_ns, 0);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -73,6 +73,7 @@ typedef struct shmq_flusher {
 	_Atomic int poison;         /* 0 or the -errno that poisoned */
 	_Atomic uint64_t kicked_at; /* `written` at the last kick (appender-side) */
 	_Atomic uint64_t n_fdatasync, n_rounds;
+	_Atomic uint64_t sync_ns;   /* time inside sync_data, all rounds (statistics) */
 } shmq_flusher_t;
 
 int shmq_flusher_start(shmq_flusher_t *f, const struct shmq_flush_ops *ops, void *arg,

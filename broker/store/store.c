@@ -770,6 +770,7 @@ void shmq_store_stats(shmq_store_t *s, struct shmq_store_stats *o)
 	o->segments_deleted = atomic_load_explicit(&s->cl->n_deleted, memory_order_relaxed);
 	o->enospc = atomic_load_explicit(&s->n_enospc, memory_order_relaxed);
 	o->poison_errno = shmq_flusher_poisoned(&s->fl);
+	o->sync_ns = atomic_load_explicit(&s->fl.sync_ns, memory_order_relaxed);
 }
 
 void shmq_store_test_fail_next_flush(shmq_store_t *s, int neg_errno)

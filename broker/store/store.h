@@ -210,6 +210,7 @@ struct shmq_store_stats {
 	uint64_t segments_deleted;
 	uint64_t enospc;              /**< appends refused with -ENOSPC */
 	int poison_errno;             /**< 0, or the -errno that poisoned the store */
+	uint64_t sync_ns;             /**< time the flusher spent in its fdatasyncs */
 };
 
 /**

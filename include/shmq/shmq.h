@@ -39,7 +39,9 @@
  * file outlives it; a full ring back-pressures). The client reconnects on its
  * own when it notices the socket closed (on its next request, and every
  * opts.health_check_ns from poll/send paths that wait); consumers re-join
- * their group and continue from the committed offsets.
+ * their group and continue from the committed offsets. A remote client
+ * ("udp://") resends each unanswered request on a new session until
+ * reconnect_timeout_ns (docs/api.md, "Remote brokers").
  */
 #ifndef SHMQ_SHMQ_H
 #define SHMQ_SHMQ_H
@@ -70,6 +72,16 @@ struct shmq_client_opts {
 	const char *group;          /**< producer/consumer group name sent in HELLO; NULL = "" */
 	uint64_t request_timeout_ns;/**< broker answer deadline; default 5 s */
 	uint64_t reconnect_timeout_ns; /**< how long a request keeps trying to reconnect; default 30 s */
+	/* Remote brokers only ("udp://" and "dpdk://" addresses; docs/api.md,
+	 * "Remote brokers"); a local client ignores them. */
+	const char *principal;      /**< HELLO principal (1..63 of [A-Za-z0-9._-]); NULL = the effective user's name */
+	const char *secret_file;    /**< the broker's shared secret: 16..64 bytes taken as they are (no newline
+				     *   stripped), not world-readable; NULL = env SHMQ_SECRET_FILE */
+	uint32_t frame_max;         /**< largest UDP payload sent or accepted; 0 = 1472 (Ethernet MTU 1500) */
+	/* dpdk:// (the ABI has room for them; this release refuses dpdk:// with
+	 * -EPROTONOSUPPORT and ignores both): */
+	const char *dpdk_args;      /**< EAL arguments of this process (e.g. "--no-huge -m 128 --vdev ...") */
+	const char *dpdk_ip;        /**< this host's IPv4 address on the DPDK port */
 };
 #define SHMQ_CLIENT_OPTS(name, ...) \
 	struct shmq_client_opts name = { .sz = sizeof(struct shmq_client_opts), __VA_ARGS__ }
@@ -79,10 +91,16 @@ struct shmq_client_opts {
  * @param broker a socket path (contains '/'), or NULL/"" for the default
  *        broker of this user (env SHMQ_SOCKET, else $XDG_RUNTIME_DIR/shmq/
  *        shmqd.sock, else /tmp/shmq-<uid>/shmqd.sock — the broker's embedded
- *        default).
+ *        default); or a remote broker's port, "udp://host:port" (kernel
+ *        UDP) or "dpdk://ip:port", reached with the network protocol: the
+ *        same producer/consumer API (docs/api.md, "Remote brokers", lists
+ *        what differs); topic and admin calls are local only (-ENOTSUP).
  * @param opts NULL for defaults.
  * @return 0; -ENOENT/-ECONNREFUSED (no broker there); -EPROTONOSUPPORT
- *         (a broker speaking another protocol version); -ETIMEDOUT.
+ *         (a broker speaking another protocol version; dpdk://, whose
+ *         client side is not in this release); -ETIMEDOUT (also: a remote broker that
+ *         refused the HELLO, e.g. another secret); -EPERM (remote: the
+ *         secret file is world-readable).
  */
 int shmq_client_open(const char *broker, const struct shmq_client_opts *opts,
 		     shmq_client_t **out);

@@ -377,6 +377,30 @@ static void test_partial_batch_is_resumed_inside_its_record_and_rewind_redeliver
 	assert_int_equal(c.st.from_ring, 7 + 5 + 21);
 }
 
+/* A fetch that stops inside the first batch record after the padding record
+ * at the ring's wrap resumes inside that record. Regression: the cursor kept
+ * the padding's position with the batch's skip count, so the next fetch
+ * delivered the record's first messages again, under shifted offsets.
+ * Batches of 16 read 5 at a time over several laps of a 64 KiB ring: most
+ * wraps fall inside a fetch (check_msg() catches any repeat or gap). */
+static void test_partial_batch_after_the_wrap_padding_resumes_inside_its_record(void **state)
+{
+	struct fx *f = *state;
+	struct shmq_qcursor c;
+	cursor(f, &c, SHMQ_VISIBLE_IMMEDIATE, false);
+	shmq_qc_seek(&c, 0);
+	uint64_t done = 0;
+	for (int round = 0; round < 16; round++) {
+		produce(f, 64, 16);
+		assert_int_equal(drain(f, &c, done, 64, 5), 64);
+		done += 64;
+		persist(f);
+	}
+	assert_true(shmq_ring_tail(f->ring) > 4 * shmq_ring_capacity(f->ring)); /* several wraps */
+	assert_int_equal(c.st.from_ring, done);
+	assert_int_equal(c.st.overruns, 0);
+}
+
 static void test_corrupt_ring_message_is_skipped_counted_and_takes_no_offset(void **state)
 {
 	struct fx *f = *state;
@@ -461,6 +485,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_persisted_cursor_waits_for_the_persister_and_reports_store_offsets, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_partial_batch_after_the_wrap_padding_resumes_inside_its_record,
+						setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_cursor_waits_for_the_flush, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(

@@ -17,9 +17,12 @@
 static uint32_t topic, g_normal, g_gap;
 
 /* One call site for every deliver batch: its sampling tick counts them all. */
+/* One call site for both groups (sampling is per site), a count per group. */
 static void deliver(uint32_t group, uint64_t first, uint32_t count)
 {
-	SHMQ_PROBE_DELIVER_BATCH(group, topic, 0, first, count, shmq_probe_now_ns() - 20000);
+	static uint64_t delivered[2];
+	SHMQ_PROBE_DELIVER_BATCH(group, topic, 0, first, count, shmq_probe_now_ns() - 20000,
+		delivered[group == g_gap]);
 }
 
 static int round_once(int fd)

@@ -43,6 +43,8 @@
 #include "ebpf/probes.h"
 #include "ebpf/shmq_probe.h"
 #include "probe_test_util.h"
+#include "prom_util.h"
+#include "map_util.h"
 #include "probe_workload.h"
 
 static struct {
@@ -168,53 +170,6 @@ static int start_everything(void)
 	return 0;
 }
 
-/* `bpftool map dump pinned <pin_root>/<map> -j`, parsed. */
-static json_object *dump_map(const char *map)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "%s map dump pinned %s/%s -j", env_or_die("BPFTOOL"),
-		T.pin_root, map);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	assert_non_null(buf);
-	size_t n;
-	while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-		len += n;
-		if (len + 1 == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			assert_non_null(buf);
-		}
-	}
-	buf[len] = '\0';
-	assert_int_equal(pclose(p), 0);
-	json_object *j = json_tokener_parse(buf);
-	free(buf);
-	assert_non_null(j);
-	assert_true(json_object_is_type(j, json_type_array));
-	return j;
-}
-
-static uint64_t jget(json_object *o, const char *field)
-{
-	json_object *f;
-	if (!json_object_object_get_ex(o, field, &f)) {
-		fail_msg("field \"%s\" missing in %s", field, json_object_to_json_string(o));
-	}
-	return (uint64_t)json_object_get_int64(f);
-}
-
-/* The formatted key/value of element i (BTF names, not hex bytes). */
-static void formatted(json_object *arr, size_t i, json_object **key, json_object **val)
-{
-	json_object *e = json_object_array_get_idx(arr, i), *fmt;
-	assert_true(json_object_object_get_ex(e, "formatted", &fmt));
-	assert_true(json_object_object_get_ex(fmt, "key", key));
-	assert_true(json_object_object_get_ex(fmt, "value", val));
-}
-
 /* The value of the hist entry (kind, topic, queue), or NULL. */
 static json_object *find_hist(json_object *arr, uint32_t kind, uint32_t topic, uint32_t queue)
 {
@@ -228,36 +183,18 @@ static json_object *find_hist(json_object *arr, uint32_t kind, uint32_t topic, u
 	return NULL;
 }
 
-/* count, and that the slots sum to it; returns the count. */
-static uint64_t hist_count(json_object *v, int min_slot)
-{
-	json_object *slots;
-	assert_true(json_object_object_get_ex(v, "slots", &slots));
-	assert_int_equal(json_object_array_length(slots), SHMQ_HIST_SLOTS);
-	uint64_t sum = 0;
-	for (int i = 0; i < SHMQ_HIST_SLOTS; i++) {
-		uint64_t s = (uint64_t)json_object_get_int64(json_object_array_get_idx(slots, (size_t)i));
-		if (i < min_slot && s != 0)
-			fail_msg("slot %d has %" PRIu64 " samples, below the minimum latency", i, s);
-		sum += s;
-	}
-	uint64_t count = jget(v, "count");
-	assert_int_equal(sum, count);
-	return count;
-}
-
 static void test_histogram_counts_equal_the_fired_samples(void **state)
 {
 	(void)state;
-	json_object *h = dump_map("hist");
+	json_object *h = dump_map(T.pin_root, "hist");
 	json_object *v = find_hist(h, SHMQ_HIST_PRODUCE_PERSIST, T.topic, 0);
 	assert_non_null(v);
-	assert_int_equal(hist_count(v, WL_PERSIST_MIN_SLOT), WL_PERSIST_BATCHES);
-	assert_true(jget(v, "sum_ns") >= (uint64_t)WL_PERSIST_BATCHES * WL_PERSIST_AGE_NS);
+	assert_int_equal(hist_count(v, WL_PERSIST_MIN_SLOT), WL_PERSIST_FIRED);
+	assert_true(jget(v, "sum_ns") >= (uint64_t)WL_PERSIST_FIRED * WL_PERSIST_AGE_NS);
 
 	v = find_hist(h, SHMQ_HIST_PRODUCE_CONSUME, T.topic, 0);
 	assert_non_null(v);
-	assert_int_equal(hist_count(v, 15), WL_DELIVER_SAMPLED); /* born 20 us before */
+	assert_int_equal(hist_count(v, 15), WL_DELIVER_FIRED); /* born 20 us before */
 
 	v = find_hist(h, SHMQ_HIST_PERSIST_FLUSH, T.topic, 0);
 	assert_non_null(v);
@@ -272,7 +209,7 @@ static void test_histogram_counts_equal_the_fired_samples(void **state)
 static void test_fdatasync_and_probes_count_only_the_filtered_processes(void **state)
 {
 	(void)state;
-	json_object *h = dump_map("hist");
+	json_object *h = dump_map(T.pin_root, "hist");
 	json_object *v = find_hist(h, SHMQ_HIST_FDATASYNC, 0, 0);
 	assert_non_null(v);
 	/* Only the target's fdatasyncs: the probe filters by its tgid, and the
@@ -280,7 +217,7 @@ static void test_fdatasync_and_probes_count_only_the_filtered_processes(void **s
 	assert_int_equal(hist_count(v, 0), WL_FLUSHES);
 	json_object_put(h);
 
-	json_object *t = dump_map("totals");
+	json_object *t = dump_map(T.pin_root, "totals");
 	assert_int_equal(json_object_array_length(t), 1);
 	json_object *k, *val;
 	formatted(t, 0, &k, &val);
@@ -309,17 +246,17 @@ static json_object *find_queue(json_object *arr, uint32_t topic, uint32_t queue)
 static void test_detached_round_counts_nothing_and_sampling_fires_one_in_n(void **state)
 {
 	(void)state;
-	json_object *q = dump_map("queue_stats");
+	json_object *q = dump_map(T.pin_root, "queue_stats");
 	json_object *v = find_queue(q, T.topic, 0);
 	assert_non_null(v);
 	/* One attached round only: the detached round left no trace. */
 	assert_int_equal(jget(v, "produce_batches"), WL_PRODUCE_FIRED);
 	assert_int_equal(jget(v, "produce_msgs"), (uint64_t)WL_PRODUCE_FIRED * WL_PRODUCE_COUNT);
-	assert_int_equal(jget(v, "persist_batches"), WL_PERSIST_BATCHES);
-	assert_int_equal(jget(v, "persist_msgs"), (uint64_t)WL_PERSIST_BATCHES * WL_PERSIST_COUNT);
-	assert_int_equal(jget(v, "persist_bytes"), (uint64_t)WL_PERSIST_BATCHES * WL_PERSIST_BYTES);
-	assert_int_equal(jget(v, "deliver_batches"), WL_DELIVER_CALLS);
-	assert_int_equal(jget(v, "deliver_msgs"), (uint64_t)WL_DELIVER_CALLS * WL_DELIVER_COUNT);
+	assert_int_equal(jget(v, "persist_batches"), WL_PERSIST_FIRED);
+	assert_int_equal(jget(v, "persist_msgs"), (uint64_t)WL_PERSIST_FIRED * WL_PERSIST_COUNT);
+	assert_int_equal(jget(v, "persist_bytes"), (uint64_t)WL_PERSIST_FIRED * WL_PERSIST_BYTES);
+	assert_int_equal(jget(v, "deliver_batches"), WL_DELIVER_FIRED);
+	assert_int_equal(jget(v, "deliver_msgs"), (uint64_t)WL_DELIVER_FIRED * WL_DELIVER_COUNT);
 	v = find_queue(q, T.topic, 1);
 	assert_non_null(v);
 	assert_int_equal(jget(v, "ring_unblocks"), WL_UNBLOCKS);
@@ -342,7 +279,7 @@ static json_object *find_order(json_object *arr, uint32_t group)
 static void test_injected_order_gap_counts_once_and_declared_resets_none(void **state)
 {
 	(void)state;
-	json_object *o = dump_map("order_viol");
+	json_object *o = dump_map(T.pin_root, "order_viol");
 	json_object *v = find_order(o, T.g_normal);
 	assert_non_null(v);
 	assert_int_equal(jget(v, "violations"), 0);
@@ -350,8 +287,8 @@ static void test_injected_order_gap_counts_once_and_declared_resets_none(void **
 	assert_non_null(v);
 	/* The gap only: the jumps after queue_owner and offset_reset are declared. */
 	assert_int_equal(jget(v, "violations"), 1);
-	assert_int_equal(jget(v, "last_expected"), 100 + WL_GAP_AT * WL_DELIVER_COUNT);
-	assert_int_equal(jget(v, "last_got"), 100 + WL_GAP_AT * WL_DELIVER_COUNT + WL_GAP);
+	assert_int_equal(jget(v, "last_expected"), 100 + WL_GAP_SEEN * WL_DELIVER_COUNT);
+	assert_int_equal(jget(v, "last_got"), 100 + WL_GAP_SEEN * WL_DELIVER_COUNT + WL_GAP);
 	assert_int_equal(jget(v, "declared_resets"), 2);
 	json_object_put(o);
 }
@@ -383,14 +320,14 @@ static void test_metrics_endpoint_serves_the_series_over_loopback(void **state)
 	assert_non_null(strstr(r, "text/plain; version=0.0.4"));
 	expect_series(r, "# TYPE shmq_produce_to_persist_seconds histogram\n");
 	expect_series(r, "\nshmq_produce_to_persist_seconds_count{broker=\"%s\",topic_hash=\"%08x\",queue=\"0\"} %d\n",
-		T.broker, T.topic, WL_PERSIST_BATCHES);
+		T.broker, T.topic, WL_PERSIST_FIRED);
 	expect_series(r, "\nshmq_produce_to_persist_seconds_bucket{broker=\"%s\",topic_hash=\"%08x\",queue=\"0\",le=\"+Inf\"} %d\n",
-		T.broker, T.topic, WL_PERSIST_BATCHES);
+		T.broker, T.topic, WL_PERSIST_FIRED);
 	/* Below 2^15 ns nothing (the samples are >= 40 us old); cumulative at the top. */
 	expect_series(r, "\nshmq_produce_to_persist_seconds_bucket{broker=\"%s\",topic_hash=\"%08x\",queue=\"0\",le=\"3.2768e-05\"} 0\n",
 		T.broker, T.topic);
 	expect_series(r, "\nshmq_produce_to_consume_seconds_count{broker=\"%s\",topic_hash=\"%08x\",queue=\"0\"} %d\n",
-		T.broker, T.topic, WL_DELIVER_SAMPLED);
+		T.broker, T.topic, WL_DELIVER_FIRED);
 	expect_series(r, "\nshmq_fdatasync_seconds_count{broker=\"%s\"} %d\n", T.broker, WL_FLUSHES);
 	expect_series(r, "\nshmq_order_violations_total{broker=\"%s\",group_hash=\"%08x\",topic_hash=\"%08x\",queue=\"0\"} 1\n",
 		T.broker, T.g_gap, T.topic);
@@ -406,46 +343,6 @@ static void test_metrics_endpoint_serves_the_series_over_loopback(void **state)
 	free(r);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb; (void)flag; (void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* A free loopback port (closed again: the small race is harmless here). */
-static unsigned free_port(void)
-{
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &al), 0);
-	close(s);
-	return ntohs(a.sin_port);
-}
-
-/* The first result's value of an instant query, as Prometheus answers it
- * (a string), or "" while there is none yet. */
-static void prom_query(unsigned port, const char *query, char *val, size_t len)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "/api/v1/query?query=%s", query);
-	val[0] = '\0';
-	char *r = http_get_port(port, path);
-	if (r == NULL)
-		return;
-	char *body = strstr(r, "\r\n\r\n");
-	json_object *j = body ? json_tokener_parse(body + 4) : NULL, *data, *res, *v;
-	if (j && json_object_object_get_ex(j, "data", &data) &&
-	    json_object_object_get_ex(data, "result", &res) &&
-	    json_object_array_length(res) > 0 &&
-	    json_object_object_get_ex(json_object_array_get_idx(res, 0), "value", &v))
-		snprintf(val, len, "%s", json_object_get_string(json_object_array_get_idx(v, 1)));
-	json_object_put(j);
-	free(r);
-}
-
 static void test_prometheus_server_scrapes_the_exporter_and_answers_a_histogram_query(void **state)
 {
 	(void)state;
@@ -454,47 +351,16 @@ static void test_prometheus_server_scrapes_the_exporter_and_answers_a_histogram_
 		printf("SKIP: no prometheus binary (Debian package \"prometheus\")\n");
 		skip();
 	}
-	char dir[128], cfg[160], tsdb[160], log[160];
-	snprintf(dir, sizeof(dir), "%s/prom", T.tmpdir);
-	snprintf(cfg, sizeof(cfg), "%s/prometheus.yml", dir);
-	snprintf(tsdb, sizeof(tsdb), "%s/tsdb", dir);
-	snprintf(log, sizeof(log), "%s/prometheus.log", dir);
-	assert_int_equal(mkdir(dir, 0700), 0);
-	FILE *f = fopen(cfg, "w");
-	assert_non_null(f);
-	fprintf(f, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-		   "scrape_configs:\n  - job_name: shmq\n    static_configs:\n"
-		   "      - targets: ['127.0.0.1:%u']\n", T.port);
-	fclose(f);
-	unsigned pport = free_port();
-	char a_cfg[200], a_tsdb[200], a_web[64];
-	snprintf(a_cfg, sizeof(a_cfg), "--config.file=%s", cfg);
-	snprintf(a_tsdb, sizeof(a_tsdb), "--storage.tsdb.path=%s", tsdb);
-	snprintf(a_web, sizeof(a_web), "--web.listen-address=127.0.0.1:%u", pport);
-	char *argv[] = { (char *)prom, a_cfg, a_tsdb, a_web, NULL };
-	struct child pc = { .in = -1 };
-	assert_int_equal(spawn_err(&pc, argv, NULL, log), 0);
-
-	/* One scrape after start-up: poll for up to 30 s. */
-	char want[32], got[64] = "", series[128];
-	snprintf(want, sizeof(want), "%d", WL_PERSIST_BATCHES);
-	snprintf(series, sizeof(series), "shmq_produce_to_persist_seconds_count");
-	for (int i = 0; i < 300 && strcmp(got, want) != 0; i++) {
-		usleep(100000);
-		prom_query(pport, series, got, sizeof(got));
-	}
-	char q50[64] = "";
+	struct prom pr;
+	assert_int_equal(prom_start(&pr, prom, T.tmpdir, T.port), 0);
+	/* One scrape after start-up. */
+	char want[32], got[64] = "", q50[64] = "";
+	snprintf(want, sizeof(want), "%d", WL_PERSIST_FIRED);
+	bool ok = prom_wait_value(&pr, "shmq_produce_to_persist_seconds_count", want, got, sizeof(got));
 	/* histogram_quantile(0.5, shmq_produce_to_persist_seconds_bucket), URL-encoded */
-	prom_query(pport, "histogram_quantile%280.5%2Cshmq_produce_to_persist_seconds_bucket%29",
+	prom_query(&pr, "histogram_quantile%280.5%2Cshmq_produce_to_persist_seconds_bucket%29",
 		   q50, sizeof(q50));
-	child_close(&pc, true);
-	if (strcmp(got, want) != 0) {
-		char cmd[256];
-		snprintf(cmd, sizeof(cmd), "tail -n 20 %s >&2", log);
-		if (system(cmd) != 0)
-			fprintf(stderr, "(no prometheus log)\n");
-	}
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	prom_stop(&pr, !ok);
 	assert_string_equal(got, want);
 	/* Every sample is >= 40 us (slot 16, 32.8..65.5 us): the median lies there. */
 	printf("# prometheus: p50 of produce->persist = %s s\n", q50);

@@ -428,7 +428,8 @@ static void produce(uint64_t producer, uint64_t first_seq, uint32_t count, uint3
 	CHECK(shmq_net_client_call(cli, SHMQ_NET_PRODUCE, body_buf, (uint32_t)n, &t, &r, &rl) == 0);
 	CHECK(t == SHMQ_NET_PRODUCE_ACK && rl >= sizeof(*ack));
 	memcpy(ack, r, sizeof(*ack));
-	for (uint32_t i = 0; i < ack->count && qoffs; i++)
+	CHECK(ack->count <= count); /* also bounds the copy below for the compiler */
+	for (uint32_t i = 0; i < ack->count && i < count && qoffs; i++)
 		memcpy(&qoffs[i], r + sizeof(*ack) + i * sizeof(struct shmq_net_produce_result), sizeof(uint64_t));
 }
 
@@ -492,7 +493,7 @@ static int client_main(void)
 	CHECK(memcmp(again, &produced_qoff[0][3 * BATCHSZ], sizeof(again)) == 0);
 
 	/* 1 MiB: fragmented on the way in and on the way out */
-	uint64_t big_qo;
+	uint64_t big_qo = 0;
 	t0 = shmq_now_ns();
 	produce(300, 0, 1, BIG, &a, &big_qo);
 	CHECK(a.status == 0 && big_qo == NPROD * NBATCH * BATCHSZ);

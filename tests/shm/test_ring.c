@@ -854,7 +854,7 @@ static void test_record_committed_before_unblock_is_delivered(void **state)
 struct waiter_arg {
 	shmq_ring_t *r;
 	uint64_t pos;
-	int kind; /* 0 data, 1 space, 2 mark */
+	int kind; /* 0 data, 1 space, 2 mark, 3 gating reader */
 	int rc;
 	uint64_t ns;
 };
@@ -867,6 +867,8 @@ static void *waiter_thread(void *p)
 		a->rc = shmq_ring_wait_data(a->r, a->pos, 10000000000ull);
 	else if (a->kind == 1)
 		a->rc = shmq_ring_wait_space(a->r, (uint32_t)a->pos, 10000000000ull);
+	else if (a->kind == 3)
+		a->rc = shmq_ring_gate_wait(a->r, a->pos, 10000000000ull);
 	else
 		a->rc = shmq_ring_wait_mark(a->r, SHMQ_RING_MARK_FLUSHED, a->pos, 10000000000ull);
 	a->ns = shmq_now_ns() - t0;
@@ -921,6 +923,31 @@ static void test_data_sleeper_in_another_process_is_woken_by_commit(void **state
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	fx_free(f);
+}
+
+/* The gating reader's wait polls sparsely, then sleeps like the others. */
+static void test_gating_sleeper_is_woken_by_commit_after_its_sparse_spin(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_new(4096, 0);
+	/* Timeout 0 only looks, without the initial gap: nothing yet. */
+	assert_int_equal(shmq_ring_gate_wait(f->r, 0, 0), -ETIMEDOUT);
+	struct waiter_arg a = { .r = f->r, .pos = 0, .kind = 3, .rc = 1 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, waiter_thread, &a), 0);
+	await_sleeper(&f->h->data_waiters);
+	assert_int_equal(write_pattern(f->r, 1, 8, 0), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(a.rc, 0);
+	struct shmq_ring_stats st;
+	shmq_ring_stats(f->r, &st);
+	assert_int_equal(st.futex_wakes, 1);
+	assert_int_equal(shmq_load_acquire(&f->h->data_waiters), 0);
+	assert_int_equal(shmq_ring_gate_wait(f->r, 0, 0), 0);
+	struct shmq_ring_msg m[4];
+	uint64_t next;
+	assert_int_equal(shmq_ring_gate_read(f->r, m, 4, &next), 1);
 	fx_free(f);
 }
 
@@ -1069,6 +1096,7 @@ int main(void)
 		cmocka_unit_test(test_record_committed_before_unblock_is_delivered),
 		cmocka_unit_test(test_data_sleeper_is_woken_by_commit),
 		cmocka_unit_test(test_data_sleeper_in_another_process_is_woken_by_commit),
+		cmocka_unit_test(test_gating_sleeper_is_woken_by_commit_after_its_sparse_spin),
 		cmocka_unit_test(test_space_sleeper_is_woken_by_consume),
 		cmocka_unit_test(test_wakers_without_sleepers_make_no_futex_syscall),
 		cmocka_unit_test(test_anchor_and_marks_round_trip),

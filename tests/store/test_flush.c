@@ -179,6 +179,23 @@ static void test_async_flusher_flushes_when_enough_pages_are_dirty(void **state)
 	fx_close(f);
 }
 
+static void test_stats_count_time_spent_inside_sync_rounds(void **state)
+{
+	(void)state;
+	struct fx *f = fx_open(SHMQ_FLUSH_SYNC, 0, 0);
+	struct shmq_store_stats a, b;
+	shmq_store_stats(f->s, &a);
+	uint64_t end = append_one(f->s, "timed", 1000);
+	assert_int_equal(shmq_store_wait_durable(f->s, end, 5000000000ull), 0);
+	shmq_store_stats(f->s, &b);
+	/* the round that made the record durable ran an fdatasync, and its
+	 * duration (never 0 ns: a syscall that reaches the disk) was added */
+	assert_true(b.flushes > a.flushes);
+	assert_true(b.fdatasync_calls > a.fdatasync_calls);
+	assert_true(b.sync_ns > a.sync_ns);
+	fx_close(f);
+}
+
 static void test_flush_error_poisons_store_and_nothing_is_reported_durable(void **state)
 {
 	(void)state;
@@ -232,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_group_commit_under_load_batches_concurrent_waiters),
 		cmocka_unit_test(test_async_flusher_flushes_on_its_interval_without_waiters),
 		cmocka_unit_test(test_async_flusher_flushes_when_enough_pages_are_dirty),
+		cmocka_unit_test(test_stats_count_time_spent_inside_sync_rounds),
 		cmocka_unit_test(test_flush_error_poisons_store_and_nothing_is_reported_durable),
 		cmocka_unit_test(test_wait_durable_refuses_offsets_past_the_written_end),
 	};

@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `shmq-bench remote`: libshmq over the network (client/remote.h) against a
+ * real shmqd whose remote port listens on kernel UDP on loopback.
+ *
+ *  - one-way latency: a producer sends one message every --interval-us
+ *    (asynchronously, so the rate does not depend on the round trip); the
+ *    consumer thread of the same process long-polls and takes
+ *    now - (send time written in the body), p50/p99;
+ *  - throughput: the producer sends --count messages asynchronously as fast
+ *    as the library takes them (batching into PRODUCE requests), the
+ *    consumer counts; messages/s from the first send to the last receipt.
+ * 64 B and 1 KiB bodies, PERSISTED (a remote send is acknowledged once the
+ * broker stored it). In the same run: the raw vdev reference of
+ * bench_remote_raw.h (a bare DPDK echo over memif and af_packet), which is
+ * what the network protocol over DPDK is to be compared with.
+ * Prints a table, then one JSON line with every figure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "bench/bench_remote_raw.h"
+#include "bench/bench_util.h"
+#include "shmq/shmq.h"
+#include "tests/integration/itest.h"
+
+struct rcfg {
+	int quick;
+	unsigned lat_count;
+	unsigned interval_us;
+	unsigned tput_count;
+	int raw;
+};
+
+struct rres {
+	uint32_t size;
+	int status;
+	uint64_t lat_samples;
+	double lat_p50_us, lat_p99_us;
+	uint64_t tput_msgs;
+	double tput_mps, tput_mbps;
+};
+
+struct consumer_arg {
+	shmq_consumer_t *cs;
+	uint64_t want;
+	uint64_t *lat;             /* per sample (ns) if non-NULL */
+	uint64_t got;
+	uint64_t last_ns;
+	int err;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void *consumer_main(void *arg)
+{
+	struct consumer_arg *a = arg;
+	struct shmq_msg_view v[256];
+	uint64_t idle_since = now_ns();
+	while (a->got < a->want) {
+		int n = shmq_consumer_poll(a->cs, v, 256, 200000000ull);
+		uint64_t t = now_ns();
+		if (n < 0) {
+			a->err = n;
+			break;
+		}
+		if (n == 0) {
+			if (t - idle_since > 10000000000ull) {
+				a->err = -ETIMEDOUT; /* nothing for 10 s */
+				break;
+			}
+			continue;
+		}
+		idle_since = t;
+		for (int i = 0; i < n; i++) {
+			uint64_t t0;
+			if (v[i].body_len < sizeof(t0))
+				continue;
+			memcpy(&t0, v[i].body, sizeof(t0));
+			if (a->lat && a->got < a->want)
+				a->lat[a->got] = t > t0 ? t - t0 : 0;
+			a->got++;
+		}
+		a->last_ns = t;
+	}
+	return NULL;
+}
+
+static _Atomic uint64_t async_failed;
+
+static void sent_cb(void *arg, int status, const struct shmq_send_result *res)
+{
+	(void)arg;
+	(void)res;
+	if (status != 0) /* relaxed: a statistic read after flush */
+		atomic_fetch_add_explicit(&async_failed, 1, memory_order_relaxed);
+}
+
+static int open_pair(const char *url, const char *secret, const char *topic, const char *group,
+		     shmq_client_t **c, shmq_producer_t **p, shmq_consumer_t **cs)
+{
+	SHMQ_CLIENT_OPTS(co, .secret_file = secret, .frame_max = 8972);
+	int rc = shmq_client_open(url, &co, c);
+	if (rc < 0)
+		return rc;
+	SHMQ_PRODUCER_OPTS(po, .topic = topic, .delivery = SHMQ_DELIVERY_PERSISTED);
+	rc = shmq_producer_open(*c, &po, p);
+	if (rc < 0)
+		return rc;
+	SHMQ_CONSUMER_OPTS(so, .group = group, .topic = topic, .start = SHMQ_START_EARLIEST);
+	return shmq_consumer_open(*c, &so, cs);
+}
+
+static void run_size(const char *url, const char *secret, const struct rcfg *cfg, uint32_t size, struct rres *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = size;
+	uint8_t *body = calloc(1, size);
+	char topic[32], group[32];
+	snprintf(topic, sizeof(topic), "bench%u", size);
+	snprintf(group, sizeof(group), "g%u", size);
+	shmq_client_t *c = NULL;
+	shmq_producer_t *p = NULL;
+	shmq_consumer_t *cs = NULL;
+	int rc = body ? open_pair(url, secret, topic, group, &c, &p, &cs) : -ENOMEM;
+	/* latency: paced sends */
+	uint64_t *lat = calloc(cfg->lat_count, sizeof(*lat));
+	struct consumer_arg ca = { .cs = cs, .want = cfg->lat_count, .lat = lat };
+	pthread_t th;
+	if (rc == 0 && !lat)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = -pthread_create(&th, NULL, consumer_main, &ca);
+	if (rc == 0) {
+		uint64_t next = now_ns();
+		for (unsigned i = 0; i < cfg->lat_count && rc == 0; i++) {
+			while (now_ns() < next) {
+				struct timespec ts = { 0, 20000 };
+				nanosleep(&ts, NULL);
+			}
+			next += (uint64_t)cfg->interval_us * 1000u;
+			uint64_t t0 = now_ns();
+			memcpy(body, &t0, sizeof(t0));
+			struct shmq_message m = { .body = body, .body_len = size };
+			rc = shmq_producer_send_async(p, &m, sent_cb, NULL);
+		}
+		if (rc == 0)
+			rc = shmq_producer_flush(p, 30000000000ull);
+		pthread_join(th, NULL);
+		if (rc == 0 && ca.err)
+			rc = ca.err;
+	}
+	if (rc == 0) {
+		bench_sort_u64(lat, ca.got);
+		r->lat_samples = ca.got;
+		r->lat_p50_us = (double)bench_quantile(lat, ca.got, 0.50) / 1000.0;
+		r->lat_p99_us = (double)bench_quantile(lat, ca.got, 0.99) / 1000.0;
+	}
+	/* throughput: as fast as the library takes them */
+	if (rc == 0) {
+		ca = (struct consumer_arg){ .cs = cs, .want = cfg->tput_count };
+		rc = -pthread_create(&th, NULL, consumer_main, &ca);
+	}
+	if (rc == 0) {
+		uint64_t t0 = now_ns();
+		for (unsigned i = 0; i < cfg->tput_count && rc == 0; i++) {
+			uint64_t t = now_ns();
+			memcpy(body, &t, sizeof(t));
+			struct shmq_message m = { .body = body, .body_len = size };
+			rc = shmq_producer_send_async(p, &m, sent_cb, NULL);
+		}
+		if (rc == 0)
+			rc = shmq_producer_flush(p, 60000000000ull);
+		pthread_join(th, NULL);
+		if (rc == 0 && ca.err)
+			rc = ca.err;
+		if (rc == 0 && ca.last_ns > t0) {
+			double s = (double)(ca.last_ns - t0) / 1e9;
+			r->tput_msgs = ca.got;
+			r->tput_mps = (double)ca.got / s;
+			r->tput_mbps = (double)ca.got * size / s / 1e6;
+		}
+	}
+	/* relaxed: read after every flush */
+	if (rc == 0 && atomic_load_explicit(&async_failed, memory_order_relaxed))
+		rc = -EIO;
+	r->status = rc;
+	if (rc < 0)
+		fprintf(stderr, "shmq-bench remote: %u B: %s (%s)\n", size, shmq_strerror(rc), shmq_client_last_error());
+	shmq_consumer_close(cs);
+	shmq_producer_close(p);
+	shmq_client_close(c);
+	free(lat);
+	free(body);
+}
+
+static int free_udp_port(void)
+{
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int port = -1;
+	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 && getsockname(s, (struct sockaddr *)&a, &al) == 0)
+		port = ntohs(a.sin_port);
+	if (s >= 0)
+		close(s);
+	return port;
+}
+
+static void usage(void)
+{
+	printf("usage: shmq-bench remote [--quick] [--count N] [--interval-us N] [--no-raw]\n"
+	       "  libshmq over kernel UDP on loopback (udp://127.0.0.1) against shmqd's remote port:\n"
+	       "  one-way latency (p50/p99) and throughput for 64 B and 1 KiB, and the raw DPDK\n"
+	       "  echo reference (memif, af_packet) of `shmq-bench remote-raw`.\n");
+}
+
+int shmq_bench_remote(int argc, char **argv)
+{
+	struct rcfg cfg = { .lat_count = 5000, .interval_us = 200, .tput_count = 200000, .raw = 1 };
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			cfg.quick = 1;
+			cfg.lat_count = 1000;
+			cfg.tput_count = 20000;
+		} else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			cfg.tput_count = (unsigned)strtoul(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--interval-us") && i + 1 < argc) {
+			cfg.interval_us = (unsigned)strtoul(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--no-raw")) {
+			cfg.raw = 0;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage();
+			return 0;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (!itest_shmqd_path()) {
+		fprintf(stderr, "shmq-bench remote: set SHMQD to the shmqd binary\n");
+		return 2;
+	}
+	char dir[] = "/tmp/shmq-bench-remote-XXXXXX";
+	if (!mkdtemp(dir))
+		return 1;
+	char secret[64], url[64];
+	snprintf(secret, sizeof(secret), "%s/secret", dir);
+	int fd = open(secret, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	const char *sec = "shmq-bench-remote-shared-secret";
+	int port = free_udp_port();
+	if (fd < 0 || write(fd, sec, strlen(sec)) != (ssize_t)strlen(sec) || port <= 0) {
+		if (fd >= 0)
+			close(fd);
+		unlink(secret);
+		rmdir(dir);
+		return 1;
+	}
+	close(fd);
+	snprintf(url, sizeof(url), "udp://127.0.0.1:%d", port);
+	struct itest_broker broker;
+	struct itest_broker_opts o = {
+		.segment_size = "256M", .ring_capacity = "32M", .max_message_size = "64K",
+		.extra = { "--net-listen", url, "--net-secret-file", secret, "--acl", "*=any:pc", NULL },
+	};
+	int rc = itest_broker_start(&broker, &o);
+	struct rres res[2];
+	memset(res, 0, sizeof(res));
+	if (rc < 0) {
+		fprintf(stderr, "shmq-bench remote: broker: %s\n", shmq_strerror(rc));
+		itest_broker_dump_log(&broker, 4000);
+	} else {
+		/* one queue per topic: the consumer long-polls that queue */
+		shmq_client_t *lc;
+		rc = shmq_client_open(broker.sock, NULL, &lc);
+		for (int i = 0; rc == 0 && i < 2; i++)
+			rc = shmq_topic_create(lc, i ? "bench1024" : "bench64", 1, NULL);
+		if (rc == 0)
+			shmq_client_close(lc);
+		for (int i = 0; rc == 0 && i < 2; i++)
+			run_size(url, secret, &cfg, i ? 1024 : 64, &res[i]);
+		itest_broker_stop(&broker);
+	}
+	itest_broker_cleanup(&broker);
+	unlink(secret);
+	rmdir(dir);
+
+	struct shmq_bench_raw_result raw[2];
+	memset(raw, 0, sizeof(raw));
+	const char *vdevs[2] = { "memif", "af_packet" };
+	for (int i = 0; i < 2; i++) {
+		if (cfg.raw)
+			shmq_bench_remote_raw_run(vdevs[i], cfg.quick, &raw[i]);
+		else
+			raw[i].status = 77;
+		snprintf(raw[i].vdev, sizeof(raw[i].vdev), "%s", vdevs[i]);
+	}
+
+	printf("\nshmq-bench remote: libshmq over kernel UDP, loopback (udp://127.0.0.1), PERSISTED, 1 queue\n");
+	printf("%-10s %10s %12s %12s %14s %10s\n", "size", "samples", "p50 us", "p99 us", "msgs/s", "MB/s");
+	for (int i = 0; i < 2; i++) {
+		if (res[i].status)
+			printf("%-10u failed: %s\n", res[i].size ? res[i].size : (i ? 1024u : 64u),
+			       shmq_strerror(res[i].status ? res[i].status : rc));
+		else
+			printf("%-10u %10" PRIu64 " %12.1f %12.1f %14.0f %10.1f\n", res[i].size, res[i].lat_samples,
+			       res[i].lat_p50_us, res[i].lat_p99_us, res[i].tput_mps, res[i].tput_mbps);
+	}
+	printf("\nraw DPDK echo reference (bench_remote_raw.h), 64 B frames:\n");
+	printf("%-10s %12s %12s %14s\n", "vdev", "RTT p50 us", "RTT p99 us", "rx pps");
+	for (int i = 0; i < 2; i++) {
+		if (raw[i].status)
+			printf("%-10s not measured (%s)\n", raw[i].vdev,
+			       raw[i].status == 77 ? "unavailable or --no-raw" : shmq_strerror(raw[i].status));
+		else
+			printf("%-10s %12.2f %12.2f %14.0f\n", raw[i].vdev, raw[i].rtt_p50_ns / 1000.0,
+			       raw[i].rtt_p99_ns / 1000.0, raw[i].rx_pps);
+	}
+	printf("(the protocol over DPDK is not measured here: libshmq's dpdk:// client is not built; see docs/api.md)\n");
+
+	printf("{\"bench\":\"remote\",\"transport\":\"udp-loopback\",\"results\":[");
+	for (int i = 0; i < 2; i++)
+		printf("%s{\"size\":%u,\"status\":%d,\"lat_samples\":%" PRIu64 ",\"lat_p50_us\":%.2f,"
+		       "\"lat_p99_us\":%.2f,\"msgs_per_s\":%.0f,\"mb_per_s\":%.2f}",
+		       i ? "," : "", res[i].size, res[i].status, res[i].lat_samples, res[i].lat_p50_us,
+		       res[i].lat_p99_us, res[i].tput_mps, res[i].tput_mbps);
+	printf("],\"raw\":[");
+	for (int i = 0; i < 2; i++) {
+		char buf[1024];
+		if (shmq_bench_remote_raw_json(&raw[i], buf, sizeof(buf)) < 0)
+			snprintf(buf, sizeof(buf), "{\"vdev\":\"%s\",\"status\":%d}", raw[i].vdev, raw[i].status);
+		printf("%s%s", i ? "," : "", buf);
+	}
+	printf("]}\n");
+	return rc < 0 || res[0].status || res[1].status ? 1 : 0;
+}

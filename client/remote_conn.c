@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A remote client's settings and its sessions (client/remote.h, RM1-RM3):
+ * address, principal, secret; one backend + auth + endpoint client per
+ * session; a request retried across new sessions until it is answered.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "client/client_int.h"
+#include "client/remote.h"
+#include "common/clock.h"
+#include "dpdk_net/auth.h"
+#include "dpdk_net/udp_backend.h"
+
+struct shmq_remote {
+	struct shmq_net_addr server;
+	char principal[SHMQ_NET_PRINCIPAL_LEN];
+	uint8_t secret[SHMQ_NET_SECRET_MAX];
+	size_t secret_len;
+	uint32_t frame_max;
+	uint64_t request_timeout_ns;
+	uint64_t reconnect_timeout_ns;
+	pthread_mutex_t lock;       /* guards the loss hook */
+	shmq_net_loss_fn loss;
+	void *loss_ctx;
+};
+
+bool shmq_remote_is_url(const char *broker)
+{
+	return broker && (strncmp(broker, "udp://", 6) == 0 || strncmp(broker, "dpdk://", 7) == 0);
+}
+
+/* A principal is a name of the local protocol's charset, < 64 bytes. */
+static int principal_set(char *dst, const char *src)
+{
+	int n = shmq_ctl_name_check(src);
+	if (n < 0 || (size_t)n >= SHMQ_NET_PRINCIPAL_LEN)
+		return -EINVAL;
+	memset(dst, 0, SHMQ_NET_PRINCIPAL_LEN);
+	memcpy(dst, src, (size_t)n);
+	return 0;
+}
+
+static int default_principal(char *dst)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res && principal_set(dst, res->pw_name) == 0)
+		return 0;
+	char uid[32];
+	snprintf(uid, sizeof(uid), "uid%u", (unsigned)geteuid());
+	return principal_set(dst, uid);
+}
+
+/* The secret is the file's bytes as they are (the broker reads its
+ * net_secret_file the same way); a world-readable file is refused, as the
+ * broker refuses its own. */
+static int read_secret(struct shmq_remote *r, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		shmq_cli_set_error("remote: cannot open secret file %s", path);
+		return -errno;
+	}
+	struct stat st;
+	int rc = 0;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+	} else if (st.st_mode & S_IROTH) {
+		shmq_cli_set_error("remote: secret file %s is world-readable", path);
+		rc = -EPERM;
+	} else {
+		uint8_t buf[SHMQ_NET_SECRET_MAX + 1];
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			rc = -errno;
+		} else if ((size_t)n < SHMQ_NET_SECRET_MIN || (size_t)n > SHMQ_NET_SECRET_MAX) {
+			shmq_cli_set_error("remote: secret file %s must hold %u..%u bytes", path, SHMQ_NET_SECRET_MIN,
+					   SHMQ_NET_SECRET_MAX);
+			rc = -EINVAL;
+		} else {
+			memcpy(r->secret, buf, (size_t)n);
+			r->secret_len = (size_t)n;
+		}
+		sodium_memzero(buf, sizeof(buf));
+	}
+	close(fd);
+	return rc;
+}
+
+static void remote_free(struct shmq_remote *r)
+{
+	sodium_memzero(r->secret, sizeof(r->secret));
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int shmq_remote_open(const char *url, const struct shmq_client_opts *o, struct shmq_remote **out)
+{
+	*out = NULL;
+	if (strncmp(url, "dpdk://", 7) == 0) {
+		/* the DPDK backend serves one port per process; libshmq opens one
+		 * backend per session (RM1), so dpdk:// waits for a shared port */
+		shmq_cli_set_error("remote: dpdk:// is not supported by this libshmq (its sessions would "
+				   "need one shared DPDK port); use udp://");
+		return -EPROTONOSUPPORT;
+	}
+	struct shmq_remote *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	r->request_timeout_ns = o->request_timeout_ns ? o->request_timeout_ns : 5000000000ull;
+	r->reconnect_timeout_ns = o->reconnect_timeout_ns ? o->reconnect_timeout_ns : 30000000000ull;
+	r->frame_max = o->frame_max ? o->frame_max : 1472u;
+	int rc = shmq_net_udp_parse(url, &r->server);
+	if (rc < 0)
+		shmq_cli_set_error("remote: bad address %s (udp://host:port)", url);
+	if (rc == 0 && shmq_net_frag_size(r->frame_max) == 0)
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = o->principal ? principal_set(r->principal, o->principal) : default_principal(r->principal);
+	const char *sf = o->secret_file ? o->secret_file : getenv("SHMQ_SECRET_FILE");
+	if (rc == 0 && (!sf || !sf[0])) {
+		shmq_cli_set_error("remote: no secret file (opts.secret_file or SHMQ_SECRET_FILE)");
+		rc = -EINVAL;
+	}
+	if (rc == 0)
+		rc = read_secret(r, sf);
+	if (rc == 0) {
+		/* prove address and secret now, as a local open proves the socket */
+		struct shmq_rconn k;
+		rc = shmq_rconn_init(r, &k);
+		shmq_rconn_fini(&k);
+	}
+	if (rc < 0) {
+		remote_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void shmq_remote_close(struct shmq_remote *r)
+{
+	if (r)
+		remote_free(r);
+}
+
+void shmq_remote_set_loss(struct shmq_remote *r, shmq_net_loss_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&r->lock);
+	r->loss = fn;
+	r->loss_ctx = ctx;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* sessions                                                            */
+
+/* A new session: HELLO retried for up to request_timeout_ns. */
+static int rconn_connect(struct shmq_rconn *k)
+{
+	struct shmq_remote *r = k->r;
+	SHMQ_NET_CLIENT_OPTS(co, .principal = r->principal);
+	co.retry.sz = sizeof(co.retry);
+	/* a request's retries cover the longest long-poll plus the time the
+	 * broker has to answer; past that the session is presumed lost (RM2) */
+	co.retry.deadline_ns = r->request_timeout_ns + SHMQ_REMOTE_LONGPOLL_MAX_NS;
+	co.retry.rto_initial_ns = 10000000ull;
+	co.retry.rto_max_ns = 250000000ull;
+	int rc = shmq_net_client_connect(k->be, &r->server, k->auth, &co, &k->cl);
+	if (rc == 0 && k->sessions++ > 0)
+		k->reconnects++;
+	return rc;
+}
+
+int shmq_rconn_init(struct shmq_remote *r, struct shmq_rconn *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->r = r;
+	SHMQ_NET_UDP_OPTS(uo, .frame_max = r->frame_max);
+	int rc = shmq_net_udp_open("udp://0.0.0.0:0", &uo, &k->be);
+	if (rc == 0) {
+		pthread_mutex_lock(&r->lock);
+		shmq_net_set_loss(k->be, r->loss, r->loss_ctx);
+		pthread_mutex_unlock(&r->lock);
+		rc = shmq_net_auth_create(r->secret, r->secret_len, NULL, &k->auth);
+	}
+	if (rc == 0)
+		rc = rconn_connect(k);
+	if (rc == -ETIMEDOUT)
+		shmq_cli_set_error("remote: no HELLO_ACK from the broker (not there, or it refused our secret)");
+	return rc;
+}
+
+void shmq_rconn_fini(struct shmq_rconn *k)
+{
+	shmq_net_client_close(k->cl);
+	shmq_net_auth_destroy(k->auth);
+	shmq_net_backend_destroy(k->be);
+	k->cl = NULL;
+	k->auth = NULL;
+	k->be = NULL;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull) };
+	nanosleep(&ts, NULL);
+}
+
+int shmq_rconn_call(struct shmq_rconn *k, uint16_t type, const void *body, uint32_t len, uint16_t want,
+		    const uint8_t **resp, uint32_t *resp_len)
+{
+	uint64_t give_up = 0; /* set at the first failure */
+	for (;;) {
+		int rc = k->cl ? 0 : rconn_connect(k);
+		uint16_t rt = 0;
+		if (rc == 0)
+			rc = shmq_net_client_call(k->cl, type, body, len, &rt, resp, resp_len);
+		if (rc == 0) {
+			if (rt == SHMQ_NET_ERROR) {
+				struct shmq_net_error e;
+				memcpy(&e, *resp, sizeof(e)); /* body-checked: exactly this size */
+				e.message[sizeof(e.message) - 1] = '\0';
+				shmq_cli_set_error("%s", e.message);
+				return e.status;
+			}
+			return rt == want ? 0 : -EBADMSG;
+		}
+		if (rc != -ETIMEDOUT)
+			return rc;
+		/* RM2: the session is gone (or the broker is down): a new one */
+		shmq_net_client_close(k->cl);
+		k->cl = NULL;
+		uint64_t now = shmq_now_ns();
+		if (!give_up)
+			give_up = now + k->r->reconnect_timeout_ns;
+		if (now >= give_up) {
+			shmq_cli_set_error("remote: no answer from the broker");
+			return -ETIMEDOUT;
+		}
+		sleep_ns(10000000ull); /* a restarting broker needs a moment */
+	}
+}
