@@ -25,6 +25,7 @@
 #include "bench/bench_util.h"
 #include "common/clock.h"
 #include "dpdk_net/dpdk_backend.h"
+#include "tests/net/netns.h"
 
 #define FRAME_LEN 64u
 #define BURST 32u
@@ -36,34 +37,9 @@ enum { OP_ECHO = 'E', OP_COUNT = 'C', OP_QUERY = 'Q', OP_REPORT = 'R' };
 struct raw_ctx {
 	const char *vdev;
 	char dir[64];
-	char ns[2][32];
-	char veth[2][16];
-	bool ns_made;
+	struct net_ns_pair nsp;     /* af_packet: the veth pair in two namespaces */
 	int quick;
 };
-
-__attribute__((format(printf, 1, 2))) static int run_cmd(const char *fmt, ...);
-static int run_cmd(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd) == 0 ? 0 : -EIO;
-}
-
-static int enter_ns(const char *ns)
-{
-	char path[96];
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
-	close(fd);
-	return rc;
-}
 
 /* side 0 = echo (memif server), 1 = pinger */
 static struct shmq_net_backend *open_side(struct raw_ctx *c, int side)
@@ -79,7 +55,7 @@ static struct shmq_net_backend *open_side(struct raw_ctx *c, int side)
 			 cpu, side == 0 ? "server" : "client", c->dir);
 	else
 		snprintf(eal, sizeof(eal), "-l %d --no-huge -m 128 --no-pci --log-level=warning "
-			 "--vdev=net_af_packet0,iface=%s", cpu, c->veth[side]);
+			 "--vdev=net_af_packet0,iface=%s", cpu, c->nsp.veth[side]);
 	struct shmq_net_addr local = { .ip = htonl(0x0a4d0001u + (uint32_t)side), .port = htons(7500) };
 	SHMQ_NET_DPDK_OPTS(o, .eal_args = eal, .link_wait_ms = 10000, .nb_mbufs = 8191);
 	struct shmq_net_backend *be;
@@ -139,7 +115,7 @@ static int echo_main(struct raw_ctx *c)
 	struct sigaction sa = { .sa_handler = on_term };
 	sigaction(SIGTERM, &sa, NULL);
 	alarm(120);
-	if (strcmp(c->vdev, "memif") && enter_ns(c->ns[0]) < 0)
+	if (strcmp(c->vdev, "memif") && net_ns_enter(c->nsp.ns[0]) < 0)
 		return 3;
 	struct shmq_net_backend *be = open_side(c, 0);
 	if (!be)
@@ -219,7 +195,7 @@ static int ping_main(struct raw_ctx *c, int wfd)
 	alarm(120);
 	struct shmq_bench_raw_result r = { .frame_len = FRAME_LEN };
 	snprintf(r.vdev, sizeof(r.vdev), "%s", c->vdev);
-	if (strcmp(c->vdev, "memif") && enter_ns(c->ns[1]) < 0)
+	if (strcmp(c->vdev, "memif") && net_ns_enter(c->nsp.ns[1]) < 0)
 		return 3;
 	struct shmq_net_backend *be = open_side(c, 1);
 	if (!be)
@@ -308,11 +284,7 @@ static int ping_main(struct raw_ctx *c, int wfd)
 
 static void cleanup(struct raw_ctx *c)
 {
-	if (c->ns_made) {
-		run_cmd("ip netns del %s 2>/dev/null", c->ns[0]);
-		run_cmd("ip netns del %s 2>/dev/null", c->ns[1]);
-		c->ns_made = false;
-	}
+	net_ns_pair_destroy(&c->nsp);
 	if (c->dir[0]) {
 		char p[128];
 		snprintf(p, sizeof(p), "%s/memif.sock", c->dir);
@@ -335,21 +307,7 @@ static int setup(struct raw_ctx *c)
 		return -EINVAL;
 	if (geteuid() != 0)
 		return 77;
-	unsigned id = (unsigned)getpid() % 100000u;
-	for (int s = 0; s < 2; s++) {
-		snprintf(c->ns[s], sizeof(c->ns[s]), "shmq-raw%c-%u", 'a' + s, id);
-		snprintf(c->veth[s], sizeof(c->veth[s]), "shr%c%u", 'a' + s, id);
-	}
-	c->ns_made = true;
-	if (run_cmd("ip netns add %s", c->ns[0]) || run_cmd("ip netns add %s", c->ns[1]) ||
-	    run_cmd("ip link add %s netns %s type veth peer name %s netns %s", c->veth[0], c->ns[0], c->veth[1],
-		    c->ns[1]) ||
-	    run_cmd("ip -n %s link set %s up", c->ns[0], c->veth[0]) ||
-	    run_cmd("ip -n %s link set %s up", c->ns[1], c->veth[1]))
-		return 77;
-	run_cmd("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", c->ns[0]);
-	run_cmd("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", c->ns[1]);
-	return 0;
+	return net_ns_pair_create(&c->nsp, "shqb", (unsigned)getpid(), NULL, NULL) == 0 ? 0 : 77;
 }
 
 static int reap(pid_t pid, uint64_t deadline)

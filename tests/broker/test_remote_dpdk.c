@@ -27,48 +27,14 @@
 #include "dpdk_net/frame_codec.h"
 #include "dpdk_net/udp_backend.h"
 #include "tests/integration/itest.h"
+#include "tests/net/netns.h"
 
 #define SECRET "remote-dpdk-secret-0123456789"
 
-static char ns_a[32], ns_b[32], veth_a[16], veth_b[16], dir[64];
+static char dir[64];
+static struct net_ns_pair nsp;
 static unsigned net_id;
-static bool ns_made;
 static struct itest_broker broker;
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	return rc;
-}
-
-static int enter_ns(const char *ns)
-{
-	char path[96];
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
-	close(fd);
-	return rc;
-}
-
-static void remove_ns(void)
-{
-	if (!ns_made)
-		return;
-	run("ip netns del %s 2>/dev/null", ns_a); /* takes its veth end and the peer with it */
-	run("ip netns del %s 2>/dev/null", ns_b);
-	ns_made = false;
-}
 
 static bool log_has(const char *what)
 {
@@ -103,12 +69,12 @@ static void test_dpdk_remote_port_serves_produce_pull_commit_to_a_kernel_peer(vo
 		 "[net]\nlisten = dpdk://10.78.%u.1:7600\nsecret_file = %s\n"
 		 "dpdk_args = -l 0 --no-huge -m 128 --no-pci --log-level=warning --vdev=net_af_packet0,iface=%s\n"
 		 "[acl]\nrd.* = uid:65534:pc\n",
-		 net_id, secret, veth_a);
+		 net_id, secret, nsp.veth[0]);
 	/* the broker (a child) starts in namespace A; the test goes to B */
-	assert_int_equal(enter_ns(ns_a), 0);
+	assert_int_equal(net_ns_enter(nsp.ns[0]), 0);
 	struct itest_broker_opts o = { .config_text = cfg };
 	int rc = itest_broker_start(&broker, &o);
-	assert_int_equal(enter_ns(ns_b), 0);
+	assert_int_equal(net_ns_enter(nsp.ns[1]), 0);
 	if (rc < 0 || !broker.pid) {
 		if (log_has("No such device") || log_has("-ENODEV")) {
 			fprintf(stderr, "SKIP: no af_packet DPDK port\n");
@@ -237,30 +203,19 @@ static int setup(void **state)
 {
 	(void)state;
 	net_id = (unsigned)getpid() % 250u + 1u;
-	snprintf(ns_a, sizeof(ns_a), "shmqrda%u", (unsigned)getpid());
-	snprintf(ns_b, sizeof(ns_b), "shmqrdb%u", (unsigned)getpid());
-	snprintf(veth_a, sizeof(veth_a), "shrda%u", net_id);
-	snprintf(veth_b, sizeof(veth_b), "shrdb%u", net_id);
 	snprintf(dir, sizeof(dir), "/tmp/shmq-rdpdk-XXXXXX");
 	if (!mkdtemp(dir))
 		return -1;
-	ns_made = true;
-	if (run("ip netns add %s", ns_a) != 0 || run("ip netns add %s", ns_b) != 0 ||
-	    run("ip link add %s netns %s type veth peer name %s netns %s", veth_a, ns_a, veth_b, ns_b) != 0 ||
-	    run("ip -n %s link set %s up", ns_a, veth_a) != 0 || run("ip -n %s link set %s up", ns_b, veth_b) != 0 ||
-	    run("ip -n %s link set lo up", ns_b) != 0 ||
-	    run("ip -n %s addr add 10.78.%u.2/24 dev %s", ns_b, net_id, veth_b) != 0)
-		return -1;
-	run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns_a);
-	run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns_b);
-	return 0;
+	char cidr_b[32];
+	snprintf(cidr_b, sizeof(cidr_b), "10.78.%u.2/24", net_id);
+	return net_ns_pair_create(&nsp, "shqr", (unsigned)getpid(), NULL, cidr_b);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
 	itest_teardown(&broker);
-	remove_ns();
+	net_ns_pair_destroy(&nsp);
 	char p[128];
 	snprintf(p, sizeof(p), "%s/secret", dir);
 	unlink(p);

@@ -46,6 +46,7 @@
 #include "dpdk_net/endpoint.h"
 #include "dpdk_net/udp_backend.h"
 #include "net_test_util.h"
+#include "tests/net/netns.h"
 #include "shmq/error.h"
 
 static const char SECRET[] = "dpdk-test-shared-secret-0123456789";
@@ -63,8 +64,7 @@ static const char SECRET[] = "dpdk-test-shared-secret-0123456789";
 enum mode { MODE_MEMIF, MODE_AF_PACKET, MODE_KERNEL, MODE_MEMIF_MTU9000 };
 static enum mode mode;
 static char tmpdir[64];
-static char ns_a[32], ns_b[32], veth_a[16], veth_b[16];
-static bool ns_made;
+static struct net_ns_pair nsp; /* af_packet and kernel modes */
 static bool skipped; /* a child found no DPDK driver: the binary exits 77 */
 static uint64_t seed;
 
@@ -105,12 +105,7 @@ static int ncpus(void)
 
 static void enter_ns(const char *ns)
 {
-	char path[96];
-	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	CHECK(fd >= 0);
-	CHECK(setns(fd, CLONE_NEWNET) == 0);
-	close(fd);
+	CHECK(net_ns_enter(ns) == 0);
 }
 
 /* Open this child's DPDK backend; exit 77 if the driver is missing. */
@@ -129,7 +124,7 @@ static struct shmq_net_backend *open_dpdk(bool server, const char *ip)
 		 * peer; the PMD's default 512-frame ring drops the rest while the
 		 * poller backs off, and under load the resends may not catch up */
 		snprintf(eal, sizeof(eal), "-l %s --no-huge -m 128 --no-pci --log-level=warning "
-			 "--vdev=net_af_packet0,iface=%s,framecnt=4096", core, server ? veth_b : veth_a);
+			 "--vdev=net_af_packet0,iface=%s,framecnt=4096", core, server ? nsp.veth[1] : nsp.veth[0]);
 	const char *extra = getenv("SHMQ_TEST_EAL_EXTRA"); /* e.g. a --log-level to debug */
 	if (extra) {
 		size_t l = strlen(eal);
@@ -294,13 +289,13 @@ static int server_main(void)
 	alarm(CHILD_DEADLINE_S + 5); /* never outlive a broken parent */
 	struct shmq_net_backend *be;
 	if (mode == MODE_KERNEL) {
-		enter_ns(ns_b);
+		enter_ns(nsp.ns[1]);
 		char url[64];
 		snprintf(url, sizeof(url), "udp://10.77.0.2:%d", SERVER_PORT);
 		CHECK(shmq_net_udp_open(url, NULL, &be) == 0);
 	} else {
 		if (mode == MODE_AF_PACKET)
-			enter_ns(ns_b);
+			enter_ns(nsp.ns[1]);
 		be = open_dpdk(true, "10.77.0.2");
 	}
 	uint64_t loss = seed | 1;
@@ -390,7 +385,7 @@ static void send_malformed(void)
 {
 	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	CHECK(fd >= 0);
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = (int)if_nametoindex(veth_a),
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = (int)if_nametoindex(nsp.veth[0]),
 				   .sll_halen = 6 };
 	CHECK(sll.sll_ifindex > 0);
 	memset(sll.sll_addr, 0xff, 6);
@@ -458,7 +453,7 @@ static int client_main(void)
 {
 	alarm(CHILD_DEADLINE_S + 5);
 	if (mode == MODE_AF_PACKET || mode == MODE_KERNEL)
-		enter_ns(ns_a);
+		enter_ns(nsp.ns[0]);
 	struct shmq_net_backend *be = open_dpdk(false, "10.77.0.1");
 	uint64_t loss = (seed * 3) | 1;
 	shmq_net_set_loss(be, lossy, &loss);
@@ -485,7 +480,7 @@ static int client_main(void)
 			/* make the kernel forget our MAC: its next answer needs
 			 * an ARP request that the DPDK side must answer */
 			char cmd[96];
-			snprintf(cmd, sizeof(cmd), "ip -n %s neigh flush dev %s", ns_b, veth_b);
+			snprintf(cmd, sizeof(cmd), "ip -n %s neigh flush dev %s", nsp.ns[1], nsp.veth[1]);
 			CHECK(system(cmd) == 0);
 		}
 	}
@@ -569,46 +564,6 @@ static int client_main(void)
 
 /* ---------------- orchestration (this process) ---------------- */
 
-__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...);
-static int run(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-	return rc;
-}
-
-static void remove_ns(void)
-{
-	if (!ns_made)
-		return;
-	/* deleting a namespace destroys its veth end, and with it the peer */
-	run("ip netns del %s 2>/dev/null", ns_a);
-	run("ip netns del %s 2>/dev/null", ns_b);
-	ns_made = false;
-}
-
-static int make_ns(void)
-{
-	ns_made = true; /* from here on, remove_ns() deletes whatever exists */
-	if (run("ip netns add %s", ns_a) != 0 || run("ip netns add %s", ns_b) != 0 ||
-	    run("ip link add %s netns %s type veth peer name %s netns %s", veth_a, ns_a, veth_b, ns_b) != 0 ||
-	    run("ip -n %s link set %s up", ns_a, veth_a) != 0 ||
-	    run("ip -n %s link set %s up", ns_b, veth_b) != 0)
-		return -1;
-	/* quiet links: no IPv6 chatter reaching the DPDK ports */
-	run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns_a);
-	run("ip netns exec %s sysctl -qw net.ipv6.conf.all.disable_ipv6=1", ns_b);
-	if (mode == MODE_KERNEL && run("ip -n %s addr add 10.77.0.2/24 dev %s", ns_b, veth_b) != 0)
-		return -1;
-	return 0;
-}
-
 static pid_t spawn(int (*fn)(void))
 {
 	fflush(NULL);
@@ -678,15 +633,12 @@ static int group_setup(void **state)
 	net_rng_seed("test_dpdk_endpoint");
 	seed = net_rng();
 	unsigned id = (unsigned)getpid() % 100000u;
-	snprintf(ns_a, sizeof(ns_a), "shmq-n1a-%u", id);
-	snprintf(ns_b, sizeof(ns_b), "shmq-n1b-%u", id);
-	snprintf(veth_a, sizeof(veth_a), "shqa%u", id);
-	snprintf(veth_b, sizeof(veth_b), "shqb%u", id);
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/shmq-dpdk-XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return -1;
-	if ((mode == MODE_AF_PACKET || mode == MODE_KERNEL) && make_ns() != 0) {
-		remove_ns();
+	if ((mode == MODE_AF_PACKET || mode == MODE_KERNEL) &&
+	    net_ns_pair_create(&nsp, "shqe", id, NULL, mode == MODE_KERNEL ? "10.77.0.2/24" : NULL) != 0) {
+		net_ns_pair_destroy(&nsp);
 		return -1;
 	}
 	return 0;
@@ -695,7 +647,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	remove_ns();
+	net_ns_pair_destroy(&nsp);
 	char sock[128];
 	snprintf(sock, sizeof(sock), "%s/memif.sock", tmpdir);
 	unlink(sock); /* only if memif made a filesystem socket */
@@ -726,6 +678,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_endpoint_exchange_over_dpdk_is_exactly_once_through_loss),
 	};
 	int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
-	remove_ns();
+	net_ns_pair_destroy(&nsp);
 	return skipped && rc == 0 ? 77 : rc;
 }
