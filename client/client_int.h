@@ -144,6 +144,14 @@ void shmq_view_from_store(const struct shmq_store_view *sv, uint32_t broker_id, 
 size_t shmq_view_from_store_copy(const struct shmq_store_view *sv, uint32_t broker_id, void *buf,
 				 size_t cap, struct shmq_msg_view *out);
 
+struct shmq_ringmsg_view;
+/*
+ * Fill the message fields of a public view from a decoded ring message, zero
+ * copy (body, keys, tags and properties point into @p rv's bytes; kind RING).
+ * topic, queue and the offsets are the caller's.
+ */
+void shmq_view_from_ringmsg(const struct shmq_ringmsg_view *rv, struct shmq_msg_view *out);
+
 /* ------------------------------------------------------------------ */
 /* Producer internals (producer.c), exposed for tests                  */
 

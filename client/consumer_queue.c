@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/client_int.h"
 #include "common/atomic.h"
 #include "common/clock.h"
 #include "common/ringmsg.h"
@@ -119,18 +120,7 @@ static void view_from_ring(struct shmq_qcursor *c, struct shmq_msg_view *v, uint
 			   const struct shmq_ringmsg_view *rv, uint64_t store_off)
 {
 	view_common(c, v, qo);
-	v->reconsume_times = rv->reconsume_times;
-	v->born_ts_ms = rv->born_ts_ms;
-	v->born_host = rv->born_host;
-	v->producer_id = rv->producer_id;
-	v->producer_seq = rv->producer_seq;
-	v->body = rv->body;
-	v->body_len = rv->body_len;
-	v->keys = rv->keys;
-	v->tags = rv->tags;
-	v->priv_[0] = rv->props;
-	v->priv_len_ = rv->props_len;
-	v->priv_kind_ = 1;
+	shmq_view_from_ringmsg(rv, v);
 	if (store_off != SHMQ_OFFSET_UNKNOWN) {
 		v->store_offset = store_off;
 		shmq_msgid_encode(c->broker_id, store_off, v->msg_id);

@@ -14,6 +14,7 @@
 
 #include "broker/store/commitlog_layout.h"
 #include "client/client_int.h"
+#include "common/ringmsg.h"
 
 /* ------------------------------------------------------------------ */
 /* kind RING: nprops x (key NUL value NUL)                             */
@@ -254,4 +255,20 @@ size_t shmq_view_from_store_copy(const struct shmq_store_view *sv, uint32_t brok
 		out->priv_kind_ = SHMQ_MSG_PROPS_RING;
 	}
 	return need;
+}
+
+void shmq_view_from_ringmsg(const struct shmq_ringmsg_view *rv, struct shmq_msg_view *out)
+{
+	out->reconsume_times = rv->reconsume_times;
+	out->born_ts_ms = rv->born_ts_ms;
+	out->born_host = rv->born_host;
+	out->producer_id = rv->producer_id;
+	out->producer_seq = rv->producer_seq;
+	out->body = rv->body;
+	out->body_len = rv->body_len;
+	out->keys = rv->keys;
+	out->tags = rv->tags;
+	out->priv_[0] = rv->props;
+	out->priv_len_ = rv->props_len;
+	out->priv_kind_ = SHMQ_MSG_PROPS_RING;
 }

@@ -208,18 +208,7 @@ static void view_fill(struct shmq_rconsumer *cs, uint32_t qi, uint64_t qo, const
 	v->queue_id = qi;
 	v->queue_offset = qo;
 	v->store_offset = rv->store_offset == SHMQ_RINGMSG_RESULT_NONE ? SHMQ_OFFSET_UNKNOWN : rv->store_offset;
-	v->reconsume_times = rv->reconsume_times;
-	v->born_ts_ms = rv->born_ts_ms;
-	v->born_host = rv->born_host;
-	v->producer_id = rv->producer_id;
-	v->producer_seq = rv->producer_seq;
-	v->body = rv->body;
-	v->body_len = rv->body_len;
-	v->keys = rv->keys;
-	v->tags = rv->tags;
-	v->priv_[0] = rv->props;
-	v->priv_len_ = rv->props_len;
-	v->priv_kind_ = SHMQ_MSG_PROPS_RING;
+	shmq_view_from_ringmsg(rv, v);
 }
 
 /* Keep @p body (a copy of the answer) until the next poll. */
