@@ -30,6 +30,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <linux/types.h>
 #include <microhttpd.h>
@@ -407,6 +408,16 @@ static void unpin_all(struct probe_state *st, const char *pin_root)
 			bpf_map__unpin(m, NULL);
 	if (rmdir(pin_root) != 0 && errno != ENOENT)
 		fprintf(stderr, "shmq-probe: rmdir %s: %s\n", pin_root, strerror(errno));
+	/* the shared parent we may have created: only when no other broker's
+	 * pins are in it */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s", pin_root);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (strcmp(parent, "/sys/fs/bpf/shmq") == 0)
+			(void)rmdir(parent);
+	}
 }
 
 __attribute__((format(printf, 2, 0)))

@@ -146,4 +146,19 @@ static inline char *http_get_port(unsigned port, const char *path)
 	return buf;
 }
 
+/* Whatever shmq-probe left under @p pin_root: its pinned maps and the
+ * directories (the parent only when empty: other brokers' pins stay). */
+static inline void remove_pins(const char *pin_root)
+{
+	static const char *const maps[] = { "hist", "order_viol", "queue_stats", "totals" };
+	char p[320];
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", pin_root, maps[i]);
+		unlink(p);
+	}
+	rmdir(pin_root);
+	rmdir("/sys/fs/bpf/shmq");
+}
+
 #endif

@@ -76,26 +76,13 @@ static int target_round(struct child *c)
 	return 0;
 }
 
-/* Whatever shmq-probe left: the pinned maps and the directories. */
-static void remove_pins(void)
-{
-	static const char *const maps[] = { "hist", "order_viol", "queue_stats", "totals" };
-	char p[256];
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", T.pin_root, maps[i]);
-		unlink(p);
-	}
-	rmdir(T.pin_root);
-	rmdir("/sys/fs/bpf/shmq"); /* only when empty: other brokers' pins stay */
-}
-
 static void cleanup_all(void)
 {
 	child_close(&T.probe, true);
 	child_close(&T.target, false);
 	child_close(&T.outsider, false);
 	if (T.pin_root[0])
-		remove_pins();
+		remove_pins(T.pin_root);
 	if (T.tmpdir[0]) {
 		char p[128];
 		snprintf(p, sizeof(p), "%s/fsync.dat", T.tmpdir);

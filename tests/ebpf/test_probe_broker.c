@@ -291,25 +291,12 @@ static int b_producer(void *arg)
 	return rc < 0 ? 1 : 0;
 }
 
-static void b_remove_pins(void)
-{
-	if (!B.pins_made)
-		return;
-	static const char *const maps[] = { "hist", "order_viol", "queue_stats", "totals" };
-	char p[320];
-	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-		snprintf(p, sizeof(p), "%s/%s", B.pin_root, maps[i]);
-		unlink(p);
-	}
-	rmdir(B.pin_root);
-	rmdir("/sys/fs/bpf/shmq"); /* only when empty: other brokers' pins stay */
-}
-
 static void b_cleanup(void)
 {
 	child_close(&B.probe, true);
 	itest_kill_all();
-	b_remove_pins();
+	if (B.pins_made)
+		remove_pins(B.pin_root);
 	itest_broker_cleanup(&B.b);
 	if (B.res)
 		itest_shared_free(B.res, sizeof(*B.res));
