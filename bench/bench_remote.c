@@ -14,6 +14,14 @@
  * broker stored it). In the same run: the raw vdev reference of
  * bench_remote_raw.h (a bare DPDK echo over memif and af_packet), which is
  * what the network protocol over DPDK is to be compared with.
+ * The same two runs also go over DPDK: shmqd listens on dpdk:// on net_memif
+ * (role=server) and a forked child of the bench is its libshmq peer over
+ * dpdk:// (role=client; client/remote_mux.h), so the figures sit beside the
+ * raw memif echo, with the two ratios issue 5 targets: remote one-way p50
+ * (producer -> broker -> consumer, the same two crossings as an echo's round
+ * trip) over the raw RTT p50 (<= 1.5), and 64 B msgs/s over the raw memif
+ * rx pps (>= 0.5). The raw runs go first: their forked children start their
+ * own EAL, which a process that already ran one cannot.
  * Prints a table, then one JSON line with every figure.
  */
 #include <errno.h>
@@ -26,7 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,10 +123,16 @@ static void sent_cb(void *arg, int status, const struct shmq_send_result *res)
 		atomic_fetch_add_explicit(&async_failed, 1, memory_order_relaxed);
 }
 
+/* dpdk:// settings of the bench's client (NULL: kernel UDP) */
+static const char *dpdk_args;
+static const char *dpdk_ip;
+
 static int open_pair(const char *url, const char *secret, const char *topic, const char *group,
 		     shmq_client_t **c, shmq_producer_t **p, shmq_consumer_t **cs)
 {
-	SHMQ_CLIENT_OPTS(co, .secret_file = secret, .frame_max = 8972);
+	/* memif and af_packet report a 1500 B MTU (platform-notes.md) */
+	SHMQ_CLIENT_OPTS(co, .secret_file = secret, .frame_max = dpdk_args ? 1472 : 8972, .dpdk_args = dpdk_args,
+			 .dpdk_ip = dpdk_ip);
 	int rc = shmq_client_open(url, &co, c);
 	if (rc < 0)
 		return rc;
@@ -224,12 +240,87 @@ static int free_udp_port(void)
 	return port;
 }
 
+/*
+ * One broker, both sizes. @p vdev NULL: kernel UDP on @p url; "memif":
+ * shmqd's remote port on net_memif (server) and this process its dpdk://
+ * peer (client), so call it in a process that runs no EAL yet.
+ */
+static int run_broker(const char *vdev, const char *dir, const char *url, const char *secret,
+		      const struct rcfg *cfg, struct rres res[2])
+{
+	memset(res, 0, 2 * sizeof(*res));
+	char cfgtext[1024], eal[512];
+	struct itest_broker broker;
+	struct itest_broker_opts o = {
+		.segment_size = "256M", .ring_capacity = "32M", .max_message_size = "64K",
+		.extra = { "--net-listen", url, "--net-secret-file", secret, "--acl", "*=any:pc", NULL },
+	};
+	if (vdev) {
+		/* two CPUs: the broker polls on lcore 1, this process on 0 */
+		snprintf(cfgtext, sizeof(cfgtext),
+			 "[net]\nlisten = %s\nsecret_file = %s\n"
+			 "dpdk_args = -l 1 --no-huge -m 128 --no-pci --log-level=warning "
+			 "--vdev=net_memif0,role=server,id=0,socket=%s/memif.sock\n",
+			 url, secret, dir);
+		snprintf(eal, sizeof(eal),
+			 "-l 0 --no-huge -m 128 --no-pci --log-level=warning "
+			 "--vdev=net_memif0,role=client,id=0,socket=%s/memif.sock", dir);
+		o.config_text = cfgtext;
+		o.extra[0] = "--acl";
+		o.extra[1] = "*=any:pc";
+		o.extra[2] = NULL;
+		dpdk_args = eal;
+		dpdk_ip = "10.79.1.2";
+	}
+	int rc = itest_broker_start(&broker, &o);
+	if (rc < 0) {
+		fprintf(stderr, "shmq-bench remote: broker: %s\n", shmq_strerror(rc));
+		itest_broker_dump_log(&broker, 4000);
+	} else {
+		/* a DPDK vdev port cannot be reopened once closed (remote_mux.h):
+		 * one client keeps it open across both runs; it connects first
+		 * because the broker's control socket waits while its DPDK port
+		 * waits for the memif link */
+		shmq_client_t *keep = NULL;
+		if (vdev) {
+			usleep(300000); /* the memif server must listen first */
+			SHMQ_CLIENT_OPTS(ko, .secret_file = secret, .frame_max = 1472, .dpdk_args = dpdk_args,
+					 .dpdk_ip = dpdk_ip, .request_timeout_ns = 10000000000ull);
+			rc = shmq_client_open(url, &ko, &keep);
+			if (rc < 0)
+				fprintf(stderr, "shmq-bench remote: %s: %s (%s)\n", url, shmq_strerror(rc),
+					shmq_client_last_error());
+		}
+		/* one queue per topic: the consumer long-polls that queue */
+		shmq_client_t *lc = NULL;
+		if (rc == 0)
+			rc = shmq_client_open(broker.sock, NULL, &lc);
+		for (int i = 0; rc == 0 && i < 2; i++)
+			rc = shmq_topic_create(lc, i ? "bench1024" : "bench64", 1, NULL);
+		shmq_client_close(lc);
+		if (rc < 0)
+			fprintf(stderr, "shmq-bench remote: topics: %s (%s)\n", shmq_strerror(rc), shmq_client_last_error());
+		for (int i = 0; rc == 0 && i < 2; i++)
+			run_size(url, secret, cfg, i ? 1024 : 64, &res[i]);
+		shmq_client_close(keep);
+		itest_broker_stop(&broker);
+	}
+	itest_broker_cleanup(&broker);
+	if (vdev) {
+		char p[160];
+		snprintf(p, sizeof(p), "%s/memif.sock", dir);
+		unlink(p); /* only if memif made a filesystem socket */
+	}
+	return rc;
+}
+
 static void usage(void)
 {
 	printf("usage: shmq-bench remote [--quick] [--count N] [--interval-us N] [--no-raw]\n"
 	       "  libshmq over kernel UDP on loopback (udp://127.0.0.1) against shmqd's remote port:\n"
-	       "  one-way latency (p50/p99) and throughput for 64 B and 1 KiB, and the raw DPDK\n"
-	       "  echo reference (memif, af_packet) of `shmq-bench remote-raw`.\n");
+	       "  one-way latency (p50/p99) and throughput for 64 B and 1 KiB; the same over dpdk://\n"
+	       "  on net_memif; and the raw DPDK echo reference (memif, af_packet) of\n"
+	       "  `shmq-bench remote-raw`, with the ratios of issue 5.\n");
 }
 
 int shmq_bench_remote(int argc, char **argv)
@@ -274,34 +365,8 @@ int shmq_bench_remote(int argc, char **argv)
 		return 1;
 	}
 	close(fd);
-	snprintf(url, sizeof(url), "udp://127.0.0.1:%d", port);
-	struct itest_broker broker;
-	struct itest_broker_opts o = {
-		.segment_size = "256M", .ring_capacity = "32M", .max_message_size = "64K",
-		.extra = { "--net-listen", url, "--net-secret-file", secret, "--acl", "*=any:pc", NULL },
-	};
-	int rc = itest_broker_start(&broker, &o);
-	struct rres res[2];
-	memset(res, 0, sizeof(res));
-	if (rc < 0) {
-		fprintf(stderr, "shmq-bench remote: broker: %s\n", shmq_strerror(rc));
-		itest_broker_dump_log(&broker, 4000);
-	} else {
-		/* one queue per topic: the consumer long-polls that queue */
-		shmq_client_t *lc;
-		rc = shmq_client_open(broker.sock, NULL, &lc);
-		for (int i = 0; rc == 0 && i < 2; i++)
-			rc = shmq_topic_create(lc, i ? "bench1024" : "bench64", 1, NULL);
-		if (rc == 0)
-			shmq_client_close(lc);
-		for (int i = 0; rc == 0 && i < 2; i++)
-			run_size(url, secret, &cfg, i ? 1024 : 64, &res[i]);
-		itest_broker_stop(&broker);
-	}
-	itest_broker_cleanup(&broker);
-	unlink(secret);
-	rmdir(dir);
 
+	/* the raw references first (see the top of the file) */
 	struct shmq_bench_raw_result raw[2];
 	memset(raw, 0, sizeof(raw));
 	const char *vdevs[2] = { "memif", "af_packet" };
@@ -312,6 +377,28 @@ int shmq_bench_remote(int argc, char **argv)
 			raw[i].status = 77;
 		snprintf(raw[i].vdev, sizeof(raw[i].vdev), "%s", vdevs[i]);
 	}
+
+	snprintf(url, sizeof(url), "udp://127.0.0.1:%d", port);
+	struct rres res[2];
+	int rc = run_broker(NULL, dir, url, secret, &cfg, res);
+
+	/* over memif, in a child: this process keeps no EAL */
+	struct rres *dres = mmap(NULL, 2 * sizeof(*dres), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int drc = dres == MAP_FAILED ? -ENOMEM : 0;
+	if (drc == 0) {
+		memset(dres, 0, 2 * sizeof(*dres));
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(run_broker("memif", dir, "dpdk://10.79.1.1:7600", secret, &cfg, dres) < 0 ? 1 : 0);
+		int st = 0;
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "shmq-bench remote: the dpdk:// run failed (wait status 0x%x)\n", (unsigned)st);
+			drc = -ECHILD;
+		}
+	}
+	unlink(secret);
+	rmdir(dir);
 
 	printf("\nshmq-bench remote: libshmq over kernel UDP, loopback (udp://127.0.0.1), PERSISTED, 1 queue\n");
 	printf("%-10s %10s %12s %12s %14s %10s\n", "size", "samples", "p50 us", "p99 us", "msgs/s", "MB/s");
@@ -333,7 +420,25 @@ int shmq_bench_remote(int argc, char **argv)
 			printf("%-10s %12.2f %12.2f %14.0f\n", raw[i].vdev, raw[i].rtt_p50_ns / 1000.0,
 			       raw[i].rtt_p99_ns / 1000.0, raw[i].rx_pps);
 	}
-	printf("(the protocol over DPDK is not measured here: libshmq's dpdk:// client is not built; see docs/api.md)\n");
+	printf("\nshmq-bench remote: libshmq over dpdk:// on net_memif (client/remote_mux.h), PERSISTED, 1 queue\n");
+	printf("%-10s %10s %12s %12s %14s %10s\n", "size", "samples", "p50 us", "p99 us", "msgs/s", "MB/s");
+	for (int i = 0; i < 2; i++) {
+		if (drc < 0 || dres[i].status)
+			printf("%-10u failed: %s\n", i ? 1024u : 64u, shmq_strerror(drc < 0 ? drc : dres[i].status));
+		else
+			printf("%-10u %10" PRIu64 " %12.1f %12.1f %14.0f %10.1f\n", dres[i].size, dres[i].lat_samples,
+			       dres[i].lat_p50_us, dres[i].lat_p99_us, dres[i].tput_mps, dres[i].tput_mbps);
+	}
+	double rtt_ratio = 0, pps_ratio = 0;
+	if (drc == 0 && !dres[0].status && !raw[0].status && raw[0].rtt_p50_ns > 0 && raw[0].rx_pps > 0) {
+		rtt_ratio = dres[0].lat_p50_us * 1000.0 / raw[0].rtt_p50_ns;
+		pps_ratio = dres[0].tput_mps / raw[0].rx_pps;
+		printf("memif: remote one-way p50 / raw RTT p50 = %.2f (target <= 1.5); "
+		       "64 B msgs/s / raw pps = %.3f (target >= 0.5)\n", rtt_ratio, pps_ratio);
+	} else {
+		printf("memif: ratios not computed (a run failed or the raw reference is missing)\n");
+	}
+	printf("(af_packet over dpdk:// is not run here: one DPDK port per process, and it needs a veth pair)\n");
 
 	printf("{\"bench\":\"remote\",\"transport\":\"udp-loopback\",\"results\":[");
 	for (int i = 0; i < 2; i++)
@@ -348,6 +453,15 @@ int shmq_bench_remote(int argc, char **argv)
 			snprintf(buf, sizeof(buf), "{\"vdev\":\"%s\",\"status\":%d}", raw[i].vdev, raw[i].status);
 		printf("%s%s", i ? "," : "", buf);
 	}
-	printf("]}\n");
+	printf("],\"memif\":[");
+	for (int i = 0; i < 2; i++)
+		printf("%s{\"size\":%u,\"status\":%d,\"lat_samples\":%" PRIu64 ",\"lat_p50_us\":%.2f,"
+		       "\"lat_p99_us\":%.2f,\"msgs_per_s\":%.0f,\"mb_per_s\":%.2f}",
+		       i ? "," : "", i ? 1024u : 64u, drc < 0 ? drc : dres[i].status, drc < 0 ? 0 : dres[i].lat_samples,
+		       drc < 0 ? 0 : dres[i].lat_p50_us, drc < 0 ? 0 : dres[i].lat_p99_us, drc < 0 ? 0 : dres[i].tput_mps,
+		       drc < 0 ? 0 : dres[i].tput_mbps);
+	printf("],\"memif_rtt_ratio\":%.3f,\"memif_pps_ratio\":%.3f}\n", rtt_ratio, pps_ratio);
+	if (dres != MAP_FAILED)
+		munmap(dres, 2 * sizeof(*dres));
 	return rc < 0 || res[0].status || res[1].status ? 1 : 0;
 }

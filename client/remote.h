@@ -9,7 +9,8 @@
  * ## Pieces
  *  - shmq_remote (remote_conn.c): the address, principal, secret and timeouts
  *    of one remote client, and shmq_rconn: one authenticated session over
- *    its own backend (kernel UDP socket), with reconnect.
+ *    its own backend (kernel UDP socket, or for dpdk:// a virtual port of
+ *    the process's one DPDK port: remote_mux.h), with reconnect.
  *  - shmq_rproducer (remote_producer.c): senders hand encoded messages to
  *    the producer's I/O thread, which batches everything pending for one
  *    queue into one PRODUCE (up to SHMQ_NET_BATCH_MAX messages).
@@ -61,8 +62,9 @@ struct shmq_remote *shmq_cli_remote(const shmq_client_t *c);
 /**
  * Parse @p url, read the secret, authenticate once (proving address and
  * secret) and keep the settings for the sessions of producers and consumers.
- * @return 0; -EINVAL (url, principal, options); -EPROTONOSUPPORT (dpdk://
- * without the DPDK backend); -EPERM (secret file readable by others);
+ * @return 0; -EINVAL (url, principal, options; dpdk:// without dpdk_ip or
+ * with another one than the open port's); -ENODEV (dpdk://: no such DPDK
+ * port); -EPERM (secret file readable by others);
  * -ETIMEDOUT (no HELLO_ACK: no broker there, or it refused the HELLO, e.g.
  * a wrong secret); -errno.
  */

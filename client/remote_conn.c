@@ -2,7 +2,9 @@
 /*
  * A remote client's settings and its sessions (client/remote.h, RM1-RM3):
  * address, principal, secret; one backend + auth + endpoint client per
- * session; a request retried across new sessions until it is answered.
+ * session (dpdk://: a virtual backend of the process's one DPDK port,
+ * client/remote_mux.h); a request retried across new sessions until it is
+ * answered.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 
 #include "client/client_int.h"
 #include "client/remote.h"
+#include "client/remote_mux.h"
 #include "common/clock.h"
 #include "dpdk_net/auth.h"
 #include "dpdk_net/udp_backend.h"
@@ -31,6 +34,7 @@ struct shmq_remote {
 	uint32_t frame_max;
 	uint64_t request_timeout_ns;
 	uint64_t reconnect_timeout_ns;
+	bool dpdk;                  /* holds a reference on the shared port */
 	pthread_mutex_t lock;       /* guards the loss hook */
 	shmq_net_loss_fn loss;
 	void *loss_ctx;
@@ -104,6 +108,8 @@ static int read_secret(struct shmq_remote *r, const char *path)
 static void remote_free(struct shmq_remote *r)
 {
 	sodium_memzero(r->secret, sizeof(r->secret));
+	if (r->dpdk)
+		shmq_rmux_release();
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -111,12 +117,13 @@ static void remote_free(struct shmq_remote *r)
 int shmq_remote_open(const char *url, const struct shmq_client_opts *o, struct shmq_remote **out)
 {
 	*out = NULL;
-	if (strncmp(url, "dpdk://", 7) == 0) {
-		/* the DPDK backend serves one port per process; libshmq opens one
-		 * backend per session (RM1), so dpdk:// waits for a shared port */
-		shmq_cli_set_error("remote: dpdk:// is not supported by this libshmq (its sessions would "
-				   "need one shared DPDK port); use udp://");
-		return -EPROTONOSUPPORT;
+	bool dpdk = strncmp(url, "dpdk://", 7) == 0;
+	char udp_url[300];
+	if (dpdk) {
+		/* the broker's address is written the same way for both */
+		if (snprintf(udp_url, sizeof(udp_url), "udp://%s", url + 7) >= (int)sizeof(udp_url))
+			return -EINVAL;
+		url = udp_url;
 	}
 	struct shmq_remote *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -127,9 +134,18 @@ int shmq_remote_open(const char *url, const struct shmq_client_opts *o, struct s
 	r->frame_max = o->frame_max ? o->frame_max : 1472u;
 	int rc = shmq_net_udp_parse(url, &r->server);
 	if (rc < 0)
-		shmq_cli_set_error("remote: bad address %s (udp://host:port)", url);
+		shmq_cli_set_error("remote: bad address %s (udp://host:port or dpdk://ip:port)", url);
 	if (rc == 0 && shmq_net_frag_size(r->frame_max) == 0)
 		rc = -EINVAL;
+	if (rc == 0 && dpdk) {
+		/* every session of this process shares one DPDK port (RM1) */
+		rc = shmq_rmux_acquire(o->dpdk_args, o->dpdk_ip, r->frame_max);
+		if (rc < 0)
+			shmq_cli_set_error("remote: cannot open the DPDK port (opts.dpdk_ip %s, dpdk_args %s): %d",
+					   o->dpdk_ip ? o->dpdk_ip : "(none)", o->dpdk_args ? o->dpdk_args : "(none)",
+					   rc);
+		r->dpdk = rc == 0;
+	}
 	if (rc == 0)
 		rc = o->principal ? principal_set(r->principal, o->principal) : default_principal(r->principal);
 	const char *sf = o->secret_file ? o->secret_file : getenv("SHMQ_SECRET_FILE");
@@ -192,7 +208,7 @@ int shmq_rconn_init(struct shmq_remote *r, struct shmq_rconn *k)
 	memset(k, 0, sizeof(*k));
 	k->r = r;
 	SHMQ_NET_UDP_OPTS(uo, .frame_max = r->frame_max);
-	int rc = shmq_net_udp_open("udp://0.0.0.0:0", &uo, &k->be);
+	int rc = r->dpdk ? shmq_rmux_open(r->frame_max, &k->be) : shmq_net_udp_open("udp://0.0.0.0:0", &uo, &k->be);
 	if (rc == 0) {
 		pthread_mutex_lock(&r->lock);
 		shmq_net_set_loss(k->be, r->loss, r->loss_ctx);

@@ -48,6 +48,7 @@ struct dpdk_be {
 	uint16_t port;
 	bool started;
 	uint16_t ip_id;
+	bool any_port;              /* opts.any_port: addr.reserved carries our port */
 	struct rte_ether_addr mac;
 	struct rte_mempool *pool;
 	struct shmq_arp arp;
@@ -252,7 +253,7 @@ static struct rte_mbuf *build_udp(struct dpdk_be *d, const struct shmq_net_addr 
 	ih->src_addr = d->be.local.ip;
 	ih->dst_addr = a->ip;
 	ih->hdr_checksum = rte_ipv4_cksum(ih);
-	uh->src_port = d->be.local.port;
+	uh->src_port = d->any_port && a->reserved ? a->reserved : d->be.local.port;
 	uh->dst_port = a->port;
 	uh->dgram_len = rte_cpu_to_be_16((uint16_t)(UDP_LEN + len));
 	uh->dgram_cksum = 0;
@@ -401,7 +402,7 @@ static bool rx_frame(struct dpdk_be *d, struct rte_mbuf *m, struct shmq_net_pkt 
 		d->dst.rx_bad++;
 		return false;
 	}
-	if (uh->dst_port != d->be.local.port) {
+	if (!d->any_port && uh->dst_port != d->be.local.port) {
 		d->dst.rx_not_ours++;
 		return false;
 	}
@@ -410,7 +411,7 @@ static bool rx_frame(struct dpdk_be *d, struct rte_mbuf *m, struct shmq_net_pkt 
 		return false;
 	}
 	*pk = (struct shmq_net_pkt){
-		.addr = { .ip = ih->src_addr, .port = uh->src_port },
+		.addr = { .ip = ih->src_addr, .port = uh->src_port, .reserved = d->any_port ? uh->dst_port : 0 },
 		.len = ulen - UDP_LEN,
 		.data = (uint8_t *)(uintptr_t)(p + ETH_LEN + ihl + UDP_LEN),
 	};
@@ -598,6 +599,7 @@ int shmq_net_dpdk_open(const struct shmq_net_addr *local, const struct shmq_net_
 	if (!d)
 		return -ENOMEM;
 	d->port = port;
+	d->any_port = o.any_port;
 	shmq_arp_init(&d->arp, o.arp_ttl_ns, o.arp_retry_ns, o.arp_retries);
 	d->arp_next_ns = UINT64_MAX;
 	for (unsigned i = 0; i < o.n_neigh; i++) {

@@ -63,6 +63,11 @@ struct shmq_net_dpdk_opts {
 	uint64_t arp_ttl_ns;    /**< 0 = 60 s */
 	uint64_t arp_retry_ns;  /**< 0 = 200 ms */
 	unsigned arp_retries;   /**< 0 = 5 */
+	/** Serve every UDP port of opts' address (a port multiplexer,
+	 *  client/remote_mux.h): recv() reports the destination port of each
+	 *  datagram in pkt.addr.reserved, and send() uses a non-zero
+	 *  pkt.addr.reserved as the source port (else local.port). */
+	bool any_port;
 };
 #define SHMQ_NET_DPDK_OPTS(name, ...) \
 	struct shmq_net_dpdk_opts name = { .sz = sizeof(struct shmq_net_dpdk_opts), __VA_ARGS__ }

@@ -78,8 +78,7 @@ struct shmq_client_opts {
 	const char *secret_file;    /**< the broker's shared secret: 16..64 bytes taken as they are (no newline
 				     *   stripped), not world-readable; NULL = env SHMQ_SECRET_FILE */
 	uint32_t frame_max;         /**< largest UDP payload sent or accepted; 0 = 1472 (Ethernet MTU 1500) */
-	/* dpdk:// (the ABI has room for them; this release refuses dpdk:// with
-	 * -EPROTONOSUPPORT and ignores both): */
+	/* dpdk:// only (docs/api.md, "Remote brokers"): */
 	const char *dpdk_args;      /**< EAL arguments of this process (e.g. "--no-huge -m 128 --vdev ...") */
 	const char *dpdk_ip;        /**< this host's IPv4 address on the DPDK port */
 };
@@ -97,8 +96,8 @@ struct shmq_client_opts {
  *        what differs); topic and admin calls are local only (-ENOTSUP).
  * @param opts NULL for defaults.
  * @return 0; -ENOENT/-ECONNREFUSED (no broker there); -EPROTONOSUPPORT
- *         (a broker speaking another protocol version; dpdk://, whose
- *         client side is not in this release); -ETIMEDOUT (also: a remote broker that
+ *         (a broker speaking another protocol version); -ENODEV (dpdk://:
+ *         no DPDK port); -ETIMEDOUT (also: a remote broker that
  *         refused the HELLO, e.g. another secret); -EPERM (remote: the
  *         secret file is world-readable).
  */
