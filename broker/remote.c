@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,12 +32,28 @@
 
 #define COMP "remote"
 #define IDENT_CACHE 64u
-/* How long one receive may wait: a datagram ends it at once, so these only
- * bound how late a pending answer is noticed (and how often an idle port
- * wakes up). */
-#define POLL_PRODUCE_NS 50000ull      /* produces waiting for the persister */
-#define POLL_PULL_NS 1000000ull       /* long polls waiting for the store */
+/* How long one wait may last. A datagram ends a receive at once; what a
+ * pending answer waits for (the persister's PERSISTED mark, which it raises
+ * after storing) cannot: the backend has no descriptor or wake hook to
+ * sleep on beside the socket. So while answers are pending the thread waits
+ * in slices that start at WAIT_MIN_NS after any progress (a datagram, an
+ * answer) and double up to a cap:
+ *  - a produce written and not persisted: after an empty non-blocking
+ *    receive, the slice is spent in shmq_ring_wait_mark() on the oldest such
+ *    produce's ring (the persister's publish wakes it through the ring's
+ *    futex), so the answer leaves as soon as the mark passes; a datagram
+ *    arriving meanwhile waits at most one slice (WAIT_PRODUCE_MAX_NS);
+ *  - only long polls: receive slices up to WAIT_PULL_MAX_NS, the store
+ *    looked at again only when a ring's PERSISTED mark moved (rm_pull).
+ * The old fixed steps (a 50 us receive with produces pending, 1 ms with long
+ * polls) added most of a persister round to each answer. */
+#define WAIT_MIN_NS 4000ull
+#define WAIT_PRODUCE_MAX_NS 50000ull  /* cap while produces wait for the persister */
+#define WAIT_PULL_MAX_NS 1000000ull   /* cap while only long polls wait */
 #define POLL_IDLE_NS 10000000ull
+/* Without it the kernel's default 50 us timer slack stretches every short
+ * receive timeout to ~55 us, defeating WAIT_MIN_NS. */
+#define TIMER_SLACK_NS 1000ul
 #define TICK_NS 100000000ull          /* leases, counters */
 #define STATS_LOG_NS 60000000000ull
 #define PRODUCE_WAIT_NS 2000000000ull /* longest wait for ring room */
@@ -76,11 +93,17 @@ struct rm_produce {
 	uint64_t deadline_ns;
 };
 
-/* A long-polling PULL (offset already resolved). */
+/* A long-polling PULL (offset already resolved). The store only grows by
+ * the persister, which raises the ring's PERSISTED mark after each store
+ * write (persister.h P3): the store is looked at again only when that mark
+ * moved past @c mark (read before the last look), or without a ring at
+ * every WAIT_PULL_MAX_NS. */
 struct rm_pull {
 	struct rm_pull *next;
 	uint64_t session_id, request_id;
 	struct shmq_net_pull p;
+	shmq_ring_t *ring;             /* NULL: the queue's ring is not open */
+	uint64_t mark;
 	uint64_t deadline_ns;
 };
 
@@ -109,6 +132,7 @@ struct shmq_remote {
 	struct rm_produce *produces, **produces_tail;
 	size_t wait_bytes;             /* bodies held by RP_WAIT produces */
 	struct rm_pull *pulls;
+	uint64_t backoff_ns;           /* next receive wait while answers are pending */
 	struct rm_member *members;
 	struct rm_ident ident[IDENT_CACHE];
 	unsigned nident;
@@ -462,9 +486,11 @@ static void produce_free(struct rm_produce *p)
 	}
 }
 
-/* Walk the pending produces in arrival order: complete, run or expire. */
-static void produces_service(struct shmq_remote *r)
+/* Walk the pending produces in arrival order: complete, run or expire.
+ * @return whether any was answered. */
+static bool produces_service(struct shmq_remote *r)
 {
+	bool answered = false;
 	struct rm_produce **pp = &r->produces;
 	while (*pp) {
 		struct rm_produce *p = *pp;
@@ -504,10 +530,25 @@ static void produces_service(struct shmq_remote *r)
 			if (p->body)
 				r->wait_bytes -= p->len;
 			produce_free(p);
+			answered = true;
 		} else {
 			pp = &p->next;
 		}
 	}
+	return answered;
+}
+
+/* The mark the oldest written, unanswered produce waits for (its ring and
+ * the position just past its record). @return false if there is none. */
+static bool produce_waited(const struct shmq_remote *r, shmq_ring_t **ring, uint64_t *pos)
+{
+	for (const struct rm_produce *p = r->produces; p; p = p->next)
+		if (p->state == RP_INFLIGHT) {
+			*ring = p->ring;
+			*pos = p->batch.pos + 1; /* persisted: mark > pos (produce_complete) */
+			return true;
+		}
+	return false;
 }
 
 static void produce_append(struct shmq_remote *r, struct rm_produce *p)
@@ -649,7 +690,12 @@ static uint32_t pull_build(struct shmq_remote *r, const struct shmq_net_pull *p,
 		memcpy(buf, &h, sizeof(h));
 		return sizeof(h);
 	}
-	uint64_t off = p->offset < min ? min : p->offset > max ? max : p->offset;
+	/* Below the oldest: retention deleted them, start at the oldest. Beyond
+	 * the next offset: nothing is read and next_offset stays the requested
+	 * one; lowering it to the next offset would hand a consumer whose store
+	 * view is ahead (or a broker that lost its tail) messages it already
+	 * passed. */
+	uint64_t off = p->offset < min ? min : p->offset;
 	struct shmq_net_builder b;
 	shmq_net_builder_init(&b, buf, SHMQ_NET_MSG_MAX);
 	shmq_net_builder_put(&b, &h, sizeof(h));
@@ -705,6 +751,8 @@ static uint32_t pull_build(struct shmq_remote *r, const struct shmq_net_pull *p,
 	}
 	h.count = count;
 	h.next_offset = off;
+	/* the queue's next offset; the codec wants next_offset <= max_offset,
+	 * so an answer beyond the end reports its own next_offset */
 	h.max_offset = max > off ? max : off;
 	memcpy(buf, &h, sizeof(h));
 	r->st.pulled += count;
@@ -716,7 +764,9 @@ static bool pull_has_data(struct shmq_remote *r, const struct shmq_net_pull *p)
 	uint64_t min = 0, max = 0;
 	if (shmq_store_queue_offsets(r->srv->store, p->topic, p->queue, &min, &max) < 0)
 		return false;
-	return max > p->offset || p->offset > max;
+	/* beyond the next offset is not data: the pull waits until the message
+	 * at its offset is stored (or its timeout) */
+	return max > p->offset;
 }
 
 static int h_pull(struct shmq_remote *r, const struct shmq_net_request *req, uint8_t *buf, uint32_t *len)
@@ -737,9 +787,15 @@ static int h_pull(struct shmq_remote *r, const struct shmq_net_request *req, uin
 		if (p.offset == SHMQ_OFFSETS_NONE)
 			p.offset = 0; /* clamped to the oldest stored */
 	}
+	/* rings live until the broker stops (broker/queues.h): the pointer may
+	 * be kept by a waiting pull */
+	shmq_ring_t *ring = rc == 0 && p.timeout_ms > 0 ? shmq_queues_get(r->srv->queues, p.topic, p.queue) : NULL;
 	unlock(r);
 	if (rc < 0)
 		return rc;
+	/* the mark is read before the store is: a store write this look misses
+	 * is followed by a mark above it (see struct rm_pull) */
+	uint64_t mark = ring ? shmq_ring_mark(ring, SHMQ_RING_MARK_PERSISTED) : 0;
 	if (p.timeout_ms > 0 && !pull_has_data(r, &p)) {
 		struct rm_pull *w = calloc(1, sizeof(*w));
 		if (!w)
@@ -747,6 +803,8 @@ static int h_pull(struct shmq_remote *r, const struct shmq_net_request *req, uin
 		w->session_id = req->session_id;
 		w->request_id = req->request_id;
 		w->p = p;
+		w->ring = ring;
+		w->mark = mark;
 		w->deadline_ns = shmq_now_ns() + (uint64_t)p.timeout_ms * 1000000ull;
 		w->next = r->pulls;
 		r->pulls = w;
@@ -756,21 +814,34 @@ static int h_pull(struct shmq_remote *r, const struct shmq_net_request *req, uin
 	return 0;
 }
 
-static void pulls_service(struct shmq_remote *r)
+/* Answer the long polls whose data came or whose time ran out. @return
+ * whether any was answered. */
+static bool pulls_service(struct shmq_remote *r)
 {
 	uint64_t now = shmq_now_ns();
+	bool answered = false;
 	struct rm_pull **pp = &r->pulls;
 	while (*pp) {
 		struct rm_pull *w = *pp;
-		if (now >= w->deadline_ns || pull_has_data(r, &w->p)) {
+		bool look = true;
+		if (w->ring) {
+			/* acquire inside shmq_ring_mark(): pairs with the persister's
+			 * release publish, which follows its store write (P3) */
+			uint64_t m = shmq_ring_mark(w->ring, SHMQ_RING_MARK_PERSISTED);
+			look = m != w->mark;
+			w->mark = m;
+		}
+		if (now >= w->deadline_ns || (look && pull_has_data(r, &w->p))) {
 			uint32_t len = pull_build(r, &w->p, r->out);
 			reply(r, w->session_id, w->request_id, SHMQ_NET_PULL_RESP, r->out, len);
 			*pp = w->next;
 			free(w);
+			answered = true;
 		} else {
 			pp = &w->next;
 		}
 	}
+	return answered;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1002,19 +1073,40 @@ static void stats_log(struct shmq_remote *r, const char *when)
 static void *net_thread(void *arg)
 {
 	struct shmq_remote *r = arg;
+	(void)prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0); /* best effort: only latency suffers */
+	r->backoff_ns = WAIT_MIN_NS;
 	/* relaxed is enough: the flag only asks to stop; pthread_join orders the rest */
 	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
-		uint64_t wait = r->produces ? POLL_PRODUCE_NS : r->pulls ? POLL_PULL_NS : POLL_IDLE_NS;
-		int rc = shmq_net_server_poll(r->ns, wait);
+		uint64_t wait = POLL_IDLE_NS;
+		if (r->produces || r->pulls) {
+			wait = r->backoff_ns;
+			uint64_t cap = r->produces ? WAIT_PRODUCE_MAX_NS : WAIT_PULL_MAX_NS;
+			r->backoff_ns = wait * 2 < cap ? wait * 2 : cap;
+		}
+		shmq_ring_t *mring = NULL;
+		uint64_t mpos = 0;
+		int rc;
+		if (wait != POLL_IDLE_NS && produce_waited(r, &mring, &mpos)) {
+			rc = shmq_net_server_poll(r->ns, 0);
+			if (rc == 0)
+				(void)shmq_ring_wait_mark(mring, SHMQ_RING_MARK_PERSISTED, mpos, wait); /* any end: look */
+		} else {
+			rc = shmq_net_server_poll(r->ns, wait);
+		}
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN) {
 			shmq_log_error(COMP, "receive: %s", shmq_strerror(rc));
 			struct timespec ts = { 0, 1000000 }; /* no hot loop on a broken backend */
 			nanosleep(&ts, NULL);
 		}
-		if (r->produces)
-			produces_service(r);
-		if (r->pulls)
-			pulls_service(r);
+		/* produces first: an answered produce's messages are stored, which
+		 * may answer a long poll in the same round */
+		bool progress = rc > 0;
+		if (r->produces && produces_service(r))
+			progress = true;
+		if (r->pulls && pulls_service(r))
+			progress = true;
+		if (progress)
+			r->backoff_ns = WAIT_MIN_NS;
 		uint64_t now = shmq_now_ns();
 		if (now - r->last_tick_ns >= TICK_NS) {
 			r->last_tick_ns = now;

@@ -6,8 +6,11 @@
  *
  * Off unless `[net] listen` is set. The thread owns the backend, the session
  * server (dpdk_net/endpoint.h) and every pending answer; it never blocks on
- * anything but the backend's receive (bounded: 50 us while produces wait
- * for the persister, 1 ms while long polls wait, 10 ms idle). It shares the broker's state with the control
+ * anything but the backend's receive and, with a produce waiting for the
+ * persister and no datagram queued, that produce's PERSISTED mark (futex;
+ * the persister's publish wakes it). Both waits are slices that start at
+ * 4 us after any progress and double up to 50 us (produces pending) or 1 ms
+ * (only long polls pending); 10 ms idle. It shares the broker's state with the control
  * server's event loop under the server's lock (broker/server_int.h), taken
  * around each call into the ACL, topics, queues and groups.
  *
@@ -33,11 +36,14 @@
  *    result words); a ring without room is retried for up to 2 s, then
  *    answered SHMQ_BACK_PRESSURED.
  *  - PULL (R3): needs c. Reads the store (consumequeue + commitlog) from the
- *    offset (clamped into the stored range; SHMQ_NET_OFFSET_COMMITTED = the
- *    group's committed offset), at most max_msgs and max_bytes (the first
- *    message always, if it fits a message body). Nothing there and
- *    timeout_ms > 0: the answer waits until a message is stored or the
- *    timeout passes. Only persisted messages are served.
+ *    offset (raised to the oldest stored if below it; never lowered: at or
+ *    beyond the queue's next offset the answer is empty at the requested
+ *    offset; SHMQ_NET_OFFSET_COMMITTED = the group's committed offset), at
+ *    most max_msgs and max_bytes (the first message always, if it fits a
+ *    message body). Nothing there and timeout_ms > 0: the answer waits
+ *    until the message at the offset is stored or the timeout passes; the
+ *    store is looked at again when the queue ring's PERSISTED mark moves.
+ *    Only persisted messages are served.
  *  - COMMIT (R4): needs c; the group's committed word (shmq_groups_commit).
  *  - JOIN / HEARTBEAT (R5): needs c. A remote member is a group member like
  *    a local one, with a lease instead of a socket: a lease that runs out

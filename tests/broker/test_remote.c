@@ -532,6 +532,51 @@ static void test_a_long_poll_pull_is_answered_when_a_message_arrives(void **stat
 	conn_close(&k);
 }
 
+/* A PULL beyond the queue's next offset is not lowered to it (which handed
+ * back a message the consumer had passed): it waits like any long poll and
+ * then answers empty at the offset it asked for; a message below it does
+ * not answer it. */
+static void test_a_pull_beyond_the_end_waits_and_never_returns_older_messages(void **state)
+{
+	(void)state;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	struct shmq_net_produce_ack_hdr ack;
+	struct shmq_net_produce_result res[1];
+	const uint64_t pid = 0x5000 + (net_rng() & 0xffff);
+	assert_int_equal(produce(&k, "rt.beyond", 0, 0, pid, 0, 1, 0, 0, 64, &ack, res), 0);
+	assert_int_equal(ack.status, 0);
+	const uint64_t next = res[0].queue_offset + 1;
+	static struct pulled pl;
+	/* no wait: empty at once, at the requested offset */
+	assert_int_equal(pull(&k, "g-beyond", "rt.beyond", 0, next + 5, 10, 0, &pl), 0);
+	assert_int_equal(pl.h.status, 0);
+	assert_int_equal(pl.n, 0);
+	assert_int_equal(pl.h.next_offset, next + 5);
+	assert_int_equal(pl.h.max_offset, next + 5); /* never below next_offset (docs/protocol.md) */
+	/* a long poll one beyond the end waits its whole timeout */
+	uint64_t t0 = itest_now_ns();
+	assert_int_equal(pull(&k, "g-beyond", "rt.beyond", 0, next + 1, 10, 300, &pl), 0);
+	assert_int_equal(pl.n, 0);
+	assert_int_equal(pl.h.next_offset, next + 1);
+	assert_true(itest_now_ns() - t0 >= 250000000ull);
+	/* the message at `next` is below the requested offset: still nothing */
+	assert_int_equal(produce(&k, "rt.beyond", 0, 0, pid, 1, 1, 0, 1, 64, &ack, res), 0);
+	assert_int_equal(ack.status, 0);
+	assert_int_equal(res[0].queue_offset, next);
+	assert_int_equal(pull(&k, "g-beyond", "rt.beyond", 0, next + 1, 10, 200, &pl), 0);
+	assert_int_equal(pl.n, 0);
+	assert_int_equal(pl.h.next_offset, next + 1);
+	assert_int_equal(pl.h.max_offset, next + 1);
+	/* and the offset it did store is served */
+	assert_int_equal(pull(&k, "g-beyond", "rt.beyond", 0, next, 10, 200, &pl), 0);
+	assert_int_equal(pl.n, 1);
+	assert_int_equal(pl.qo[0], next);
+	assert_int_equal(pl.body[0].seq, 1);
+	assert_int_equal(pl.h.next_offset, next + 1);
+	conn_close(&k);
+}
+
 static void test_a_commit_is_seen_by_the_next_member_and_leases_carry_queues(void **state)
 {
 	(void)state;
@@ -846,6 +891,7 @@ int main(void)
 		cmocka_unit_test(test_a_resent_produce_is_answered_with_the_same_offsets_and_a_gap_is_refused),
 		cmocka_unit_test(test_pipelined_batches_are_answered_in_order_and_a_concurrent_resend_waits),
 		cmocka_unit_test(test_a_long_poll_pull_is_answered_when_a_message_arrives),
+		cmocka_unit_test(test_a_pull_beyond_the_end_waits_and_never_returns_older_messages),
 		cmocka_unit_test(test_a_commit_is_seen_by_the_next_member_and_leases_carry_queues),
 		cmocka_unit_test(test_the_acl_refuses_a_principal_it_does_not_grant),
 		cmocka_unit_test(test_a_one_mib_message_goes_through),
