@@ -3,7 +3,7 @@
  * `shmq-bench e2e --probe PATH`: what shmq-probe costs (issue 6). The same
  * e2e configurations run with the probes detached, then with shmq-probe
  * attached to shmqd and libshmq.so (pid -1: every broker and client the run
- * starts), alternating, REPS times each; the medians, their ratio and the
+ * starts), alternating, 5 times each (env SHMQ_BENCH_REPS); the medians, their ratio and the
  * throughput loss are printed, then one JSON line.
  *
  * Each measurement is its own `shmq-bench e2e --only NAME` child (the same
@@ -38,7 +38,8 @@
 #include "ebpf/probes.h"
 #include "shmq/shmq.h"
 
-#define REPS          5
+#define REPS_DEFAULT  5
+#define REPS_MAX      31  /* env SHMQ_BENCH_REPS: more alternations on a noisy machine */
 #define MAX_ARGS      32
 #define READY_WAIT_MS 30000
 
@@ -281,18 +282,22 @@ int shmq_bench_e2e_probe(const char *probe, const char *shmqd, int argc, char **
 		fprintf(stderr, "shmq-bench e2e --probe: %s: %s\n", probe, strerror(errno));
 		return 1;
 	}
+	const char *reps_s = getenv("SHMQ_BENCH_REPS");
+	int reps = reps_s ? atoi(reps_s) : REPS_DEFAULT;
+	if (reps < 1 || reps > REPS_MAX)
+		reps = REPS_DEFAULT;
 	const char *sample = getenv("SHMQ_PROBE_SAMPLE");
 	char dflt_s[16];
 	snprintf(dflt_s, sizeof(dflt_s), "%u", SHMQ_PROBE_SAMPLE_DEFAULT);
 	printf("shmq-bench e2e --probe: %s attached to %s and %s, sampling 1 in %s%s, %d repetitions\n",
-	       probe, shmqd, lib, sample ? sample : dflt_s, sample ? "" : " (default)", REPS);
+	       probe, shmqd, lib, sample ? sample : dflt_s, sample ? "" : " (default)", reps);
 	fflush(stdout);
 
 	/* One e2e child per distinct --only (two cases share the latency run). */
-	double v[NCASES][2][REPS];
+	double v[NCASES][2][REPS_MAX];
 	int got[NCASES][2] = { { 0 } };
 	int failures = 0;
-	for (int rep = 0; rep < REPS; rep++) {
+	for (int rep = 0; rep < reps; rep++) {
 		for (size_t c = 0; c < NCASES; c++) {
 			if (c > 0 && strcmp(cases[c].only, cases[c - 1].only) == 0)
 				continue; /* measured with the previous case */
@@ -361,7 +366,7 @@ int shmq_bench_e2e_probe(const char *probe, const char *shmqd, int argc, char **
 	       "  figures measure it too; the CPU-per-message figure much less\n", load);
 	if (failures)
 		printf("  %d measurement(s) FAILED (see stderr)\n", failures);
-	printf("{\"bench\":\"e2e-probe\",\"reps\":%d,\"sample\":\"%s\",\"failures\":%d,\"cases\":[", REPS,
+	printf("{\"bench\":\"e2e-probe\",\"reps\":%d,\"sample\":\"%s\",\"failures\":%d,\"cases\":[", reps,
 	       sample ? sample : "default", failures);
 	for (size_t c = 0; c < NCASES; c++)
 		printf("%s{\"config\":\"%s\",\"figure\":\"%s\",\"detached\":%.0f,\"attached\":%.0f,"
