@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/ringmsg.h"
 #include "ebpf/probes.h"
+#include "shm/futex.h"
 
 #define COMP "persister"
 #define FIFO_LEN 64u
@@ -63,6 +64,10 @@ struct shmq_persister {
 	pthread_t thr;
 	bool running;
 	_Atomic bool stop;
+	/* shmq_persister_kick(): a futex word bumped by a writer that wants its
+	 * records persisted now, and whether the loop naps on it. */
+	_Atomic uint32_t kick;
+	_Atomic uint32_t napping;
 };
 
 static void fifo_push(struct pring *r, uint64_t end, uint64_t pos);
@@ -659,6 +664,26 @@ static void sleep_ns(uint64_t ns)
 #define POLL_SLACK_NS 2000ul
 #define LINGER_NS     2000000ull
 
+/* Sleep up to @p ns, or until shmq_persister_kick(). */
+static void nap(struct shmq_persister *p, uint64_t ns)
+{
+	/* seq_cst, with the kicker's: either it sees napping and wakes us, or
+	 * we see its bump of kick and do not sleep (Dekker) */
+	uint32_t seen = atomic_load_explicit(&p->kick, memory_order_seq_cst);
+	atomic_store_explicit(&p->napping, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&p->kick, memory_order_seq_cst) == seen)
+		(void)shmq_futex_wait(&p->kick, seen, ns);
+	atomic_store_explicit(&p->napping, 0, memory_order_relaxed); /* a hint only */
+}
+
+void shmq_persister_kick(shmq_persister_t *p)
+{
+	/* seq_cst: pairs with nap()'s store of napping and load of kick */
+	atomic_fetch_add_explicit(&p->kick, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&p->napping, memory_order_seq_cst))
+		(void)shmq_futex_wake(&p->kick, 1);
+}
+
 static void *loop(void *arg)
 {
 	struct shmq_persister *p = arg;
@@ -680,7 +705,7 @@ static void *loop(void *arg)
 		p->st.idle_waits++;
 		if (shmq_now_ns() - last_work < LINGER_NS) {
 			pthread_mutex_unlock(&p->mu);
-			sleep_ns(POLL_NS);
+			nap(p, POLL_NS);
 			continue;
 		}
 		struct pring *one = NULL;
@@ -698,7 +723,7 @@ static void *loop(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&p->mu);
-		sleep_ns(backoff);
+		nap(p, backoff);
 		backoff = backoff * 2 > p->o.idle_wait_ns ? p->o.idle_wait_ns : backoff * 2;
 	}
 	return NULL;

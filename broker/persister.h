@@ -165,6 +165,13 @@ void shmq_persister_stop(shmq_persister_t *p);
  */
 int shmq_persister_poll_once(shmq_persister_t *p);
 
+/**
+ * @brief Ask the persister thread for a round now instead of at the end of
+ *        its current nap (a writer that waits for PERSISTED, e.g. the remote
+ *        port after a PRODUCE). Any thread; a syscall only if it naps.
+ */
+void shmq_persister_kick(shmq_persister_t *p);
+
 /** @brief Is @p ring fenced by this persister? */
 bool shmq_persister_ring_fenced(shmq_persister_t *p, shmq_ring_t *ring);
 

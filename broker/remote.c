@@ -383,6 +383,9 @@ static int produce_write(struct shmq_remote *r, struct rm_produce *p, const uint
 		return 1;
 	}
 	r->st.produced += n;
+	/* the answer waits for PERSISTED: no reason to wait for the
+	 * persister's next poll as well */
+	shmq_persister_kick(r->srv->persister);
 	p->dups = dups;
 	p->batch = b;
 	p->state = RP_INFLIGHT;
