@@ -718,7 +718,7 @@ static void *loop(void *arg)
 		if (live == 1) {
 			/* One ring: sleep on its futex (held lock: remove_ring waits at
 			 * most idle_wait_ns and the ring cannot vanish under us). */
-			shmq_ring_gate_wait(one->ring, shmq_ring_consumed(one->ring), p->o.idle_wait_ns);
+			shmq_ring_gate_sleep(one->ring, shmq_ring_consumed(one->ring), p->o.idle_wait_ns);
 			pthread_mutex_unlock(&p->mu);
 			continue;
 		}

@@ -169,6 +169,8 @@ struct wait_arg {
 	unsigned kind;
 	/* Largest number of pauses between two polls while spinning (>= 1). */
 	unsigned poll_gap;
+	/* Sleep at once: no spin, no yields (an idle gating reader). */
+	bool no_spin;
 };
 
 /* 1 = condition holds, 0 = keep waiting, < 0 = give up with that status. */
@@ -207,7 +209,7 @@ static int ring_wait(shmq_ring_t *r, _Atomic uint32_t *seq, _Atomic uint32_t *wa
 	 * 23-25 M, batched 38-40 -> 54-56 M; 4 + 4 alternated runs, bench ring
 	 * --realtime). Waiters for one record still poll back to back. */
 	unsigned gap = a->poll_gap > 1 ? a->poll_gap : 1;
-	unsigned spin_iters = gap > 1 ? GATE_SPIN_ITERS : SPIN_ITERS;
+	unsigned spin_iters = a->no_spin ? 0 : gap > 1 ? GATE_SPIN_ITERS : SPIN_ITERS;
 	for (unsigned i = 0; i < spin_iters;) {
 		for (unsigned k = 0; k < gap && i < spin_iters; k++, i++)
 			shmq_cpu_relax();
@@ -216,7 +218,7 @@ static int ring_wait(shmq_ring_t *r, _Atomic uint32_t *seq, _Atomic uint32_t *wa
 		if (gap > 1 && shmq_now_ns() >= deadline)
 			return -ETIMEDOUT; /* a long spin must not outlast a short timeout */
 	}
-	for (int i = 0; i < YIELD_ITERS; i++) {
+	for (int i = 0; i < (a->no_spin ? 0 : YIELD_ITERS); i++) {
 		sched_yield();
 		if ((c = cond(r, a)) != 0)
 			return c > 0 ? 0 : c;
@@ -1331,7 +1333,7 @@ static int cond_gate(shmq_ring_t *r, const struct wait_arg *a)
 	return 0;
 }
 
-int shmq_ring_gate_wait(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns)
+static int gate_wait(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns, bool no_spin)
 {
 	if (!r)
 		return -EINVAL;
@@ -1339,7 +1341,7 @@ int shmq_ring_gate_wait(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns)
 	 * half the unblock timeout to notice a stuck record in time. */
 	uint64_t slice = r->unblock_ns / 2 ? r->unblock_ns / 2 : 1;
 	uint64_t start = shmq_now_ns();
-	struct wait_arg a = { .pos = pos, .poll_gap = GATE_POLL_GAP };
+	struct wait_arg a = { .pos = pos, .poll_gap = GATE_POLL_GAP, .no_spin = no_spin };
 	for (;;) {
 		uint64_t left = timeout_ns;
 		if (timeout_ns != UINT64_MAX) {
@@ -1351,6 +1353,16 @@ int shmq_ring_gate_wait(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns)
 		if (rc != -ETIMEDOUT || t == left)
 			return rc;
 	}
+}
+
+int shmq_ring_gate_wait(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns)
+{
+	return gate_wait(r, pos, timeout_ns, false);
+}
+
+int shmq_ring_gate_sleep(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns)
+{
+	return gate_wait(r, pos, timeout_ns, true);
 }
 
 /* ------------------------------------------------------------------ */

@@ -281,6 +281,10 @@ int shmq_ring_wait_mark(shmq_ring_t *r, enum shmq_ring_mark_kind k, uint64_t pos
  * and a reader polling back to back would steal the line each producer is
  * writing, once per message. */
 int shmq_ring_gate_wait(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns);
+/** @brief shmq_ring_gate_wait() that sleeps on the futex at once, with no spin:
+ * for a gating reader that has been idle a while (a spin per wake-up of an
+ * idle reader would burn ~5 % of a CPU at a 1 ms wake-up period). */
+int shmq_ring_gate_sleep(shmq_ring_t *r, uint64_t pos, uint64_t timeout_ns);
 
 /* ------------------------------------------------------------------ */
 /* Health                                                              */

@@ -869,6 +869,8 @@ static void *waiter_thread(void *p)
 		a->rc = shmq_ring_wait_space(a->r, (uint32_t)a->pos, 10000000000ull);
 	else if (a->kind == 3)
 		a->rc = shmq_ring_gate_wait(a->r, a->pos, 10000000000ull);
+	else if (a->kind == 4)
+		a->rc = shmq_ring_gate_sleep(a->r, a->pos, 10000000000ull);
 	else
 		a->rc = shmq_ring_wait_mark(a->r, SHMQ_RING_MARK_FLUSHED, a->pos, 10000000000ull);
 	a->ns = shmq_now_ns() - t0;
@@ -948,6 +950,30 @@ static void test_gating_sleeper_is_woken_by_commit_after_its_sparse_spin(void **
 	struct shmq_ring_msg m[4];
 	uint64_t next;
 	assert_int_equal(shmq_ring_gate_read(f->r, m, 4, &next), 1);
+	fx_free(f);
+}
+
+/* The idle gating reader's sleep: on the futex at once, woken by a commit. */
+static void test_idle_gating_sleeper_is_woken_by_commit(void **state)
+{
+	(void)state;
+	struct fixture *f = fx_new(4096, 0);
+	assert_int_equal(shmq_ring_gate_sleep(f->r, 0, 0), -ETIMEDOUT);
+	/* a short timeout passes in about its time (no spin before it) */
+	uint64_t t0 = shmq_now_ns();
+	assert_int_equal(shmq_ring_gate_sleep(f->r, 0, 2000000ull), -ETIMEDOUT);
+	assert_true(shmq_now_ns() - t0 >= 2000000ull);
+	struct waiter_arg a = { .r = f->r, .pos = 0, .kind = 4, .rc = 1 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, waiter_thread, &a), 0);
+	await_sleeper(&f->h->data_waiters);
+	assert_int_equal(write_pattern(f->r, 1, 8, 0), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(a.rc, 0);
+	struct shmq_ring_stats st;
+	shmq_ring_stats(f->r, &st);
+	assert_int_equal(st.futex_wakes, 1);
+	assert_int_equal(shmq_ring_gate_sleep(f->r, 0, 0), 0); /* committed: at once */
 	fx_free(f);
 }
 
@@ -1097,6 +1123,7 @@ int main(void)
 		cmocka_unit_test(test_data_sleeper_is_woken_by_commit),
 		cmocka_unit_test(test_data_sleeper_in_another_process_is_woken_by_commit),
 		cmocka_unit_test(test_gating_sleeper_is_woken_by_commit_after_its_sparse_spin),
+		cmocka_unit_test(test_idle_gating_sleeper_is_woken_by_commit),
 		cmocka_unit_test(test_space_sleeper_is_woken_by_consume),
 		cmocka_unit_test(test_wakers_without_sleepers_make_no_futex_syscall),
 		cmocka_unit_test(test_anchor_and_marks_round_trip),
