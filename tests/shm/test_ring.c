@@ -854,7 +854,7 @@ static void test_record_committed_before_unblock_is_delivered(void **state)
 struct waiter_arg {
 	shmq_ring_t *r;
 	uint64_t pos;
-	int kind; /* 0 data, 1 space, 2 mark, 3 gating reader */
+	int kind; /* 0 data, 1 space, 2 mark, 3 gating reader, 4 idle gating reader */
 	int rc;
 	uint64_t ns;
 };
@@ -929,22 +929,30 @@ static void test_data_sleeper_in_another_process_is_woken_by_commit(void **state
 }
 
 /* The gating reader's wait polls sparsely, then sleeps like the others. */
+/* A gating reader (waiter kind 3: gate_wait, 4: gate_sleep) asleep on the
+ * futex at position 0 is woken by one commit, with one wake syscall. */
+static void commit_wakes_gate_sleeper(struct fixture *f, int kind)
+{
+	struct waiter_arg a = { .r = f->r, .pos = 0, .kind = kind, .rc = 1 };
+	pthread_t th;
+	struct shmq_ring_stats st;
+
+	assert_int_equal(pthread_create(&th, NULL, waiter_thread, &a), 0);
+	await_sleeper(&f->h->data_waiters);
+	assert_int_equal(write_pattern(f->r, 1, 8, 0), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(a.rc, 0);
+	shmq_ring_stats(f->r, &st);
+	assert_int_equal(st.futex_wakes, 1);
+}
+
 static void test_gating_sleeper_is_woken_by_commit_after_its_sparse_spin(void **state)
 {
 	(void)state;
 	struct fixture *f = fx_new(4096, 0);
 	/* Timeout 0 only looks, without the initial gap: nothing yet. */
 	assert_int_equal(shmq_ring_gate_wait(f->r, 0, 0), -ETIMEDOUT);
-	struct waiter_arg a = { .r = f->r, .pos = 0, .kind = 3, .rc = 1 };
-	pthread_t th;
-	assert_int_equal(pthread_create(&th, NULL, waiter_thread, &a), 0);
-	await_sleeper(&f->h->data_waiters);
-	assert_int_equal(write_pattern(f->r, 1, 8, 0), 0);
-	pthread_join(th, NULL);
-	assert_int_equal(a.rc, 0);
-	struct shmq_ring_stats st;
-	shmq_ring_stats(f->r, &st);
-	assert_int_equal(st.futex_wakes, 1);
+	commit_wakes_gate_sleeper(f, 3);
 	assert_int_equal(shmq_load_acquire(&f->h->data_waiters), 0);
 	assert_int_equal(shmq_ring_gate_wait(f->r, 0, 0), 0);
 	struct shmq_ring_msg m[4];
@@ -963,16 +971,7 @@ static void test_idle_gating_sleeper_is_woken_by_commit(void **state)
 	uint64_t t0 = shmq_now_ns();
 	assert_int_equal(shmq_ring_gate_sleep(f->r, 0, 2000000ull), -ETIMEDOUT);
 	assert_true(shmq_now_ns() - t0 >= 2000000ull);
-	struct waiter_arg a = { .r = f->r, .pos = 0, .kind = 4, .rc = 1 };
-	pthread_t th;
-	assert_int_equal(pthread_create(&th, NULL, waiter_thread, &a), 0);
-	await_sleeper(&f->h->data_waiters);
-	assert_int_equal(write_pattern(f->r, 1, 8, 0), 0);
-	pthread_join(th, NULL);
-	assert_int_equal(a.rc, 0);
-	struct shmq_ring_stats st;
-	shmq_ring_stats(f->r, &st);
-	assert_int_equal(st.futex_wakes, 1);
+	commit_wakes_gate_sleeper(f, 4);
 	assert_int_equal(shmq_ring_gate_sleep(f->r, 0, 0), 0); /* committed: at once */
 	fx_free(f);
 }
