@@ -16,6 +16,7 @@ PKGS=(
   libzmq3-dev                        # shmq-bench e2e: ZeroMQ ipc peer
   systemtap-sdt-dev                  # USDT probes
   util-linux procps                  # mount (disk-full tests), pgrep
+  iproute2                           # ip netns / veth pairs of the DPDK and remote tests
 )
 
 missing=()
