@@ -47,6 +47,7 @@
 #include "broker/persister.h"
 #include "broker/store/store.h"
 #include "common/atomic.h"
+#include "common/clock.h"
 #include "common/ringmsg.h"
 #include "shmq/shmq.h"
 #include "tests/common/tmpdir.h"
@@ -108,11 +109,6 @@ struct run {
 	int ok;
 	int skipped;          /* left out by --only */
 };
-
-static uint64_t now_ns(void)
-{
-	return itest_now_ns();
-}
 
 static uint64_t cpu_ns(void)
 {
@@ -193,14 +189,14 @@ static void lat_stats(struct run *r, uint64_t *v, size_t n)
  * descheduled, resume the rate from now instead of sending a burst. */
 static void pace(uint64_t *start, size_t i)
 {
-	uint64_t target = *start + i * (uint64_t)lat_interval_ns, t = now_ns();
+	uint64_t target = *start + i * (uint64_t)lat_interval_ns, t = shmq_now_ns();
 
 	if (t > target + 8ull * lat_interval_ns) {
 		*start = t - i * (uint64_t)lat_interval_ns;
 		return;
 	}
 	/* a bounded wait (one interval) on this process's own core */
-	while (now_ns() < target)
+	while (shmq_now_ns() < target)
 		shmq_cpu_relax();
 }
 
@@ -254,7 +250,7 @@ static int zmq_consumer(struct run *r, int index)
 	atomic_store_explicit(&r->consumer_ready, 1, memory_order_release);
 	for (;;) {
 		int len = zmq_recv(s, buf, sizeof(buf), 0);
-		uint64_t t = now_ns(), ts;
+		uint64_t t = shmq_now_ns(), ts;
 
 		if (len < 0) {
 			fprintf(stderr, "shmq-bench e2e: zmq recv: %s\n", zmq_strerror(zmq_errno()));
@@ -302,7 +298,7 @@ static int zmq_producer(struct run *r, int index)
 		goto out;
 	}
 	wait_flag(&r->go, r);
-	start = now_ns();
+	start = shmq_now_ns();
 	end = start + (uint64_t)(r->duration * 1e9);
 	for (;;) {
 		uint64_t ts;
@@ -311,10 +307,10 @@ static int zmq_producer(struct run *r, int index)
 			if (n == r->lat_n)
 				break;
 			pace(&start, n);
-		} else if ((n & 255) == 0 && now_ns() >= end) {
+		} else if ((n & 255) == 0 && shmq_now_ns() >= end) {
 			break;
 		}
-		ts = now_ns();
+		ts = shmq_now_ns();
 		memcpy(buf, &ts, sizeof(ts));
 		if (zmq_send(s, buf, r->size, 0) != (int)r->size) {
 			fprintf(stderr, "shmq-bench e2e: zmq send: %s\n", zmq_strerror(zmq_errno()));
@@ -374,7 +370,7 @@ static int shmq_consumer_child(struct run *r, int index)
 	cpu0 = cpu_ns();
 	for (;;) {
 		int k = shmq_consumer_poll(cs, v, POLL_MAX, 100 * 1000 * 1000);
-		uint64_t t = now_ns();
+		uint64_t t = shmq_now_ns();
 
 		if (k < 0) {
 			fprintf(stderr, "shmq-bench e2e: poll: %s\n", shmq_strerror(k));
@@ -465,7 +461,7 @@ static int shmq_producer_child(struct run *r, int index)
 		goto out;
 	wait_flag(&r->go, r);
 	cpu0 = cpu_ns();
-	start = now_ns();
+	start = shmq_now_ns();
 	end = start + (uint64_t)(r->duration * 1e9);
 	for (;;) {
 		uint64_t ts;
@@ -475,10 +471,10 @@ static int shmq_producer_child(struct run *r, int index)
 			if (n == r->lat_n)
 				break;
 			pace(&start, n);
-		} else if (now_ns() >= end) {
+		} else if (shmq_now_ns() >= end) {
 			break;
 		}
-		ts = now_ns();
+		ts = shmq_now_ns();
 		if (r->batched) {
 			for (unsigned i = 0; i < TP_BATCH; i++)
 				memcpy(body[i], &ts, sizeof(ts));
@@ -598,9 +594,9 @@ static void persister_alone(const char *base_dir, struct pers_result *out)
 	{
 		SHMQ_STORE_OPTS(so, .dir = store_dir, .segment_size = 256ull << 20, .max_msg_size = 64 << 10);
 
-		t0 = now_ns();
+		t0 = shmq_now_ns();
 		rc = shmq_store_open(&so, &st, NULL);
-		out->open_s = (double)(now_ns() - t0) / 1e9;
+		out->open_s = (double)(shmq_now_ns() - t0) / 1e9;
 	}
 	if (rc == 0) {
 		SHMQ_RING_OPTS(ro, .capacity = 32u << 20, .max_msg = 64u << 10, .prefault = true);
@@ -659,7 +655,7 @@ static int run_measure(const struct e2e_cfg *cfg, struct run *r, int (*consumer)
 	pid_t cons, prod[MAX_PRODUCERS];
 	unsigned limit_ms = (unsigned)(r->duration * 1000) + CHILD_SLACK_MS;
 	unsigned spins = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = shmq_now_ns();
 	int rc = 0, np = 0;
 
 	if (r->lat_n)
@@ -670,7 +666,7 @@ static int run_measure(const struct e2e_cfg *cfg, struct run *r, int (*consumer)
 		return cons;
 	/* acquire: pairs with the consumer's release once it is receiving */
 	while (!atomic_load_explicit(&r->consumer_ready, memory_order_acquire)) {
-		if (atomic_load_explicit(&r->err, memory_order_relaxed) || now_ns() - t0 > 10e9) {
+		if (atomic_load_explicit(&r->err, memory_order_relaxed) || shmq_now_ns() - t0 > 10e9) {
 			rc = -ETIMEDOUT;
 			break;
 		}
@@ -687,7 +683,7 @@ static int run_measure(const struct e2e_cfg *cfg, struct run *r, int (*consumer)
 	}
 	if (!rc) {
 		itest_sleep_ms(50); /* producers connect and reach their CPU */
-		r->t_go_ns = now_ns();
+		r->t_go_ns = shmq_now_ns();
 		r->broker_cpu_ns = r->broker_pid > 0 ? proc_cpu_ns(r->broker_pid) : 0;
 		/* release: pairs with the producers' acquire; starts the clock */
 		atomic_store_explicit(&r->go, 1, memory_order_release);

@@ -43,6 +43,7 @@
 #include "bench/bench.h"
 #include "bench/bench_remote_raw.h"
 #include "bench/bench_util.h"
+#include "common/clock.h"
 #include "shmq/shmq.h"
 #include "tests/integration/itest.h"
 
@@ -72,21 +73,14 @@ struct consumer_arg {
 	int err;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void *consumer_main(void *arg)
 {
 	struct consumer_arg *a = arg;
 	struct shmq_msg_view v[256];
-	uint64_t idle_since = now_ns();
+	uint64_t idle_since = shmq_now_ns();
 	while (a->got < a->want) {
 		int n = shmq_consumer_poll(a->cs, v, 256, 200000000ull);
-		uint64_t t = now_ns();
+		uint64_t t = shmq_now_ns();
 		if (n < 0) {
 			a->err = n;
 			break;
@@ -165,14 +159,14 @@ static void run_size(const char *url, const char *secret, const struct rcfg *cfg
 	if (rc == 0)
 		rc = -pthread_create(&th, NULL, consumer_main, &ca);
 	if (rc == 0) {
-		uint64_t next = now_ns();
+		uint64_t next = shmq_now_ns();
 		for (unsigned i = 0; i < cfg->lat_count && rc == 0; i++) {
-			while (now_ns() < next) {
+			while (shmq_now_ns() < next) {
 				struct timespec ts = { 0, 20000 };
 				nanosleep(&ts, NULL);
 			}
 			next += (uint64_t)cfg->interval_us * 1000u;
-			uint64_t t0 = now_ns();
+			uint64_t t0 = shmq_now_ns();
 			memcpy(body, &t0, sizeof(t0));
 			struct shmq_message m = { .body = body, .body_len = size };
 			rc = shmq_producer_send_async(p, &m, sent_cb, NULL);
@@ -195,9 +189,9 @@ static void run_size(const char *url, const char *secret, const struct rcfg *cfg
 		rc = -pthread_create(&th, NULL, consumer_main, &ca);
 	}
 	if (rc == 0) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = shmq_now_ns();
 		for (unsigned i = 0; i < cfg->tput_count && rc == 0; i++) {
-			uint64_t t = now_ns();
+			uint64_t t = shmq_now_ns();
 			memcpy(body, &t, sizeof(t));
 			struct shmq_message m = { .body = body, .body_len = size };
 			rc = shmq_producer_send_async(p, &m, sent_cb, NULL);

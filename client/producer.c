@@ -674,10 +674,7 @@ SHMQ_API int shmq_producer_flush(shmq_producer_t *p, uint64_t timeout_ns)
 		}
 		uint64_t wait = deadline - now < 3600000000000ull ? deadline - now : 3600000000000ull;
 		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t abs = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + wait;
-		ts.tv_sec = (time_t)(abs / 1000000000ull);
-		ts.tv_nsec = (long)(abs % 1000000000ull);
+		shmq_mono_deadline(&ts, wait);
 		pthread_cond_timedwait(&p->dcond, &p->alock, &ts);
 	}
 	pthread_mutex_unlock(&p->alock);

@@ -291,19 +291,12 @@ static void *io_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* senders                                                             */
 
-static uint64_t now_wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Encode @p m (sequence 0 for now) into a new item for @p queue / @p hint. */
 static int item_new(struct shmq_rproducer *p, const struct shmq_message *m, uint32_t queue, uint64_t hint,
 		    struct item **out)
 {
 	struct shmq_ringmsg_in in = {
-		.born_ts_ms = m->born_ts_ms ? m->born_ts_ms : now_wall_ms(),
+		.born_ts_ms = m->born_ts_ms ? m->born_ts_ms : shmq_wall_ms(),
 		.born_host = p->host,
 		.producer_id = p->id,
 		.body = m->body,
@@ -449,11 +442,7 @@ int shmq_rproducer_flush(struct shmq_rproducer *p, uint64_t timeout_ns)
 	if (!p)
 		return -EINVAL;
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t wait = timeout_ns < 3600000000000ull ? timeout_ns : 3600000000000ull;
-	uint64_t abs = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + wait;
-	ts.tv_sec = (time_t)(abs / 1000000000ull);
-	ts.tv_nsec = (long)(abs % 1000000000ull);
+	shmq_mono_deadline(&ts, timeout_ns < 3600000000000ull ? timeout_ns : 3600000000000ull);
 	int rc = 0;
 	pthread_mutex_lock(&p->mu);
 	while (p->npending > 0 && rc == 0)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "client/shmqctl.h"
+#include "common/clock.h"
 
 #define MAX_PROPS 64
 
@@ -255,13 +256,6 @@ static int parse_start(const char *s, enum shmq_start *where, uint64_t *ts_ms)
 	return 0;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int ctl_cmd_consume(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option local[] = {
@@ -352,7 +346,7 @@ int ctl_cmd_consume(struct ctl *ctl, int argc, char **argv)
 
 	json_object *arr = ctl->json && !follow ? json_object_new_array() : NULL;
 	struct shmq_msg_view views[64];
-	uint64_t got = 0, last = mono_ms();
+	uint64_t got = 0, last = shmq_now_ns() / 1000000u;
 	while (!stop_requested && got < count) {
 		uint64_t left = count - got;
 		unsigned max = left < 64 ? (unsigned)left : 64;
@@ -375,10 +369,10 @@ int ctl_cmd_consume(struct ctl *ctl, int argc, char **argv)
 		}
 		if (n > 0) {
 			got += (uint64_t)n;
-			last = mono_ms();
+			last = shmq_now_ns() / 1000000u;
 			if (follow)
 				fflush(stdout);
-		} else if (!follow && mono_ms() - last >= timeout_ms) {
+		} else if (!follow && shmq_now_ns() / 1000000u - last >= timeout_ms) {
 			break;
 		}
 	}

@@ -13,13 +13,6 @@
 #define RX_BATCH 64u
 #define SWEEP_NS 100000000ull /* session and partial expiry scan period */
 
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Tx staging shared by both sides: TX_BATCH frames of frame_max bytes. */
 struct txq {
 	uint8_t *bufs;
@@ -344,7 +337,7 @@ int shmq_net_server_poll(struct shmq_net_server *s, uint64_t timeout_ns)
 	int n = shmq_net_recv(s->be, pkts, RX_BATCH, timeout_ns);
 	if (n < 0)
 		return n;
-	uint64_t now = shmq_now_ns(), now_real = real_ns();
+	uint64_t now = shmq_now_ns(), now_real = shmq_wall_ns();
 	for (int i = 0; i < n; i++)
 		handle_frame(s, &pkts[i], now, now_real);
 	s->st.frames += (uint64_t)n;
@@ -432,7 +425,7 @@ static int client_hello(struct shmq_net_client *c)
 			return -ETIMEDOUT;
 		/* a fresh nonce per transmission: the server refuses repeats */
 		struct shmq_net_hello *h = &sent[attempt % HELLO_KEEP];
-		int rc = shmq_net_auth_hello(c->auth, c->principal, c->be->frame_max, real_ns(), h);
+		int rc = shmq_net_auth_hello(c->auth, c->principal, c->be->frame_max, shmq_wall_ns(), h);
 		if (rc < 0)
 			return rc;
 		struct shmq_net_msginfo mi = { .type = SHMQ_NET_HELLO, .attempt = 1, .session_id = 0,
@@ -561,7 +554,7 @@ static int client_call_once(struct shmq_net_client *c, uint16_t type, const void
 	if (type == SHMQ_NET_HELLO || shmq_net_type_is_response(type) || shmq_net_body_check(type, body, len) != 0)
 		return -EBADMSG;
 	/* renew a session about to expire (1 s margin) before using it */
-	if (real_ns() + 1000000000ull >= c->expiry_real_ns) {
+	if (shmq_wall_ns() + 1000000000ull >= c->expiry_real_ns) {
 		int rc = client_hello(c);
 		if (rc < 0)
 			return rc;

@@ -49,6 +49,8 @@
 #endif
 #include <sys/sdt.h>
 
+#include "common/clock.h"
+
 #define SHMQ_PROBE_SAMPLE_DEFAULT 512u
 #define SHMQ_PROBE_SAMPLE_MAX     65536u
 
@@ -84,9 +86,7 @@ static inline uint32_t shmq_probe_name_hash(const char *name)
 
 static inline uint64_t shmq_probe_now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return shmq_now_ns(); /* CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns() */
 }
 
 /* A wall-clock born time (ms since the epoch) on the monotonic clock, with ms

@@ -12,14 +12,6 @@
 #include "ebpf/probes.h"
 #include "shmq/error.h"
 
-static void abs_deadline(struct timespec *ts, uint64_t ns)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	uint64_t t = (uint64_t)ts->tv_nsec + ns % 1000000000ull;
-	ts->tv_sec += (time_t)(ns / 1000000000ull + t / 1000000000ull);
-	ts->tv_nsec = (long)(t % 1000000000ull);
-}
-
 /*
  * F4, the group-commit window (PostgreSQL's commit_delay/commit_siblings
  * idea, made adaptive). On 2 cores, 16 appenders re-append slowly after a
@@ -204,7 +196,7 @@ static void *flusher_main(void *arg)
 		if (!due) {
 			struct timespec ts;
 			/* sync mode still wakes up now and then for housekeeping */
-			abs_deadline(&ts, f->sync_mode ? 100000000ull : f->interval_ns);
+			shmq_mono_deadline(&ts, f->sync_mode ? 100000000ull : f->interval_ns);
 			pthread_cond_timedwait(&f->work_cv, &f->mu, &ts);
 			if (f->stop)
 				break;
@@ -218,7 +210,7 @@ static void *flusher_main(void *arg)
 			/* F4: gather about `siblings` waiters, bounded */
 			uint64_t win = f->last_sync_ns < GATHER_MAX_NS ? f->last_sync_ns : GATHER_MAX_NS;
 			struct timespec ts;
-			abs_deadline(&ts, win);
+			shmq_mono_deadline(&ts, win);
 			f->gather_target = f->siblings;
 			while (!f->stop && f->n_waiters < f->gather_target && !shmq_flusher_poisoned(f))
 				if (pthread_cond_timedwait(&f->work_cv, &f->mu, &ts) == ETIMEDOUT)
@@ -331,7 +323,7 @@ int shmq_flusher_wait(shmq_flusher_t *f, uint64_t end, uint64_t timeout_ns)
 	struct timespec ts;
 	bool forever = timeout_ns == UINT64_MAX;
 	if (!forever)
-		abs_deadline(&ts, timeout_ns);
+		shmq_mono_deadline(&ts, timeout_ns);
 	struct shmq_flush_waiter me = { .end = end };
 	atomic_init(&me.state, WAITER_SLEEPING);
 	int rc = 0;

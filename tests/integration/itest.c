@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "tests/integration/itest.h"
 
 #define START_TIMEOUT_MS 10000u
@@ -50,10 +51,7 @@ unsigned itest_scale(void)
 
 uint64_t itest_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return shmq_now_ns();
 }
 
 void itest_sleep_ms(unsigned ms)
