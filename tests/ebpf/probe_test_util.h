@@ -146,6 +146,21 @@ static inline char *http_get_port(unsigned port, const char *path)
 	return buf;
 }
 
+/* Wait for shmq-probe's "ready ..." line into @p line. 0; 77 when it exited 3
+ * (BPF unavailable here: the test skips); 1 when it failed otherwise. */
+static inline int probe_wait_ready(struct child *c, char *line, size_t len)
+{
+	if (read_line(c, line, len) != NULL)
+		return 0;
+	int st = wait_exit(c);
+	if (st == 3) {
+		printf("SKIP: shmq-probe says BPF is unavailable here (see its message above)\n");
+		return 77;
+	}
+	fprintf(stderr, "shmq-probe did not become ready (exit %d)\n", st);
+	return 1;
+}
+
 /* Whatever shmq-probe left under @p pin_root: its pinned maps and the
  * directories (the parent only when empty: other brokers' pins stay). */
 static inline void remove_pins(const char *pin_root)

@@ -126,15 +126,9 @@ static int start_everything(void)
 	if (spawn(&T.probe, pargv, NULL) != 0)
 		return 1;
 	char line[512];
-	if (read_line(&T.probe, line, sizeof(line)) == NULL) {
-		int st = wait_exit(&T.probe);
-		if (st == 3) {
-			printf("SKIP: shmq-probe says BPF is unavailable here (see its message above)\n");
-			return 77;
-		}
-		fprintf(stderr, "shmq-probe did not become ready (exit %d)\n", st);
-		return 1;
-	}
+	int ready = probe_wait_ready(&T.probe, line, sizeof(line));
+	if (ready != 0)
+		return ready;
 	int links = 0;
 	if (sscanf(line, "ready port=%u pin_root=%*s links=%d", &T.port, &links) != 2) {
 		fprintf(stderr, "unexpected shmq-probe line: %s", line);

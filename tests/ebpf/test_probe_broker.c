@@ -376,15 +376,9 @@ static int b_start(void)
 	if (spawn(&B.probe, argv, NULL) != 0)
 		return 1;
 	char line[512];
-	if (read_line(&B.probe, line, sizeof(line)) == NULL) {
-		int st = wait_exit(&B.probe);
-		if (st == 3) {
-			printf("SKIP: shmq-probe says BPF is unavailable here (see its message above)\n");
-			return 77;
-		}
-		fprintf(stderr, "shmq-probe did not become ready (exit %d)\n", st);
-		return 1;
-	}
+	int ready = probe_wait_ready(&B.probe, line, sizeof(line));
+	if (ready != 0)
+		return ready;
 	int links = 0;
 	if (sscanf(line, "ready port=%u pin_root=%255s links=%d broker=%159s", &B.port, B.pin_root,
 		   &links, B.broker) != 4) {
