@@ -2,7 +2,6 @@
 /* shmqd's remote port: one thread serving the network protocol. Contract and
  * semantics (R1..R5) in broker/remote.h; wire format in docs/protocol.md. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -11,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1128,53 +1126,6 @@ static void *net_thread(void *arg)
 /* ------------------------------------------------------------------ */
 /* start / stop                                                         */
 
-/* The secret: 16..64 bytes, one trailing newline ignored; the file must be
- * a regular file nobody else may read or write. */
-static int read_secret(const char *path, uint8_t *out, size_t *len, char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		int e = errno;
-		shmq_errbuf_set(err, errlen, "net.secret_file %s: %s", path, strerror(e));
-		return -e;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		shmq_errbuf_set(err, errlen, "net.secret_file %s: not a regular file", path);
-		return -EINVAL;
-	}
-	if (st.st_mode & (S_IROTH | S_IWOTH)) {
-		close(fd);
-		shmq_errbuf_set(err, errlen, "net.secret_file %s: readable or writable by others (mode %03o): refused",
-				path, (unsigned)(st.st_mode & 0777));
-		return -EPERM;
-	}
-	uint8_t buf[SHMQ_NET_SECRET_MAX + 3];
-	ssize_t n = read(fd, buf, sizeof(buf));
-	int e = errno;
-	close(fd);
-	if (n < 0) {
-		shmq_errbuf_set(err, errlen, "net.secret_file %s: %s", path, strerror(e));
-		return -e;
-	}
-	size_t l = (size_t)n;
-	if (l && buf[l - 1] == '\n')
-		l--;
-	if (l && buf[l - 1] == '\r')
-		l--;
-	if (l < SHMQ_NET_SECRET_MIN || l > SHMQ_NET_SECRET_MAX) {
-		explicit_bzero(buf, sizeof(buf));
-		shmq_errbuf_set(err, errlen, "net.secret_file %s: the secret must be %u..%u bytes", path,
-				SHMQ_NET_SECRET_MIN, SHMQ_NET_SECRET_MAX);
-		return -EINVAL;
-	}
-	memcpy(out, buf, l);
-	*len = l;
-	explicit_bzero(buf, sizeof(buf));
-	return 0;
-}
-
 static void remote_free(struct shmq_remote *r)
 {
 	while (r->produces) {
@@ -1224,9 +1175,12 @@ int shmq_remote_start(shmq_server_t *srv, const struct shmq_broker_config *cfg, 
 		goto fail;
 	uint8_t secret[SHMQ_NET_SECRET_MAX];
 	size_t slen = 0;
-	rc = read_secret(cfg->net_secret_file, secret, &slen, err, errlen);
-	if (rc < 0)
+	char why[512];
+	rc = shmq_net_secret_read(cfg->net_secret_file, secret, &slen, why, sizeof(why));
+	if (rc < 0) {
+		shmq_errbuf_set(err, errlen, "[net] secret_file: %s", why);
 		goto fail;
+	}
 	rc = shmq_net_auth_create(secret, slen, NULL, &r->auth);
 	explicit_bzero(secret, sizeof(secret));
 	if (rc < 0) {

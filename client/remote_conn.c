@@ -7,13 +7,11 @@
  * answered.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,41 +65,14 @@ static int default_principal(char *dst)
 	return principal_set(dst, uid);
 }
 
-/* The secret is the file's bytes as they are (the broker reads its
- * net_secret_file the same way); a world-readable file is refused, as the
- * broker refuses its own. */
+/* The secret file is read as the broker reads its own (dpdk_net/auth.h). */
 static int read_secret(struct shmq_remote *r, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		shmq_cli_set_error("remote: cannot open secret file %s", path);
-		return -errno;
-	}
-	struct stat st;
-	int rc = 0;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-	} else if (!S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
-	} else if (st.st_mode & S_IROTH) {
-		shmq_cli_set_error("remote: secret file %s is world-readable", path);
-		rc = -EPERM;
-	} else {
-		uint8_t buf[SHMQ_NET_SECRET_MAX + 1];
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0) {
-			rc = -errno;
-		} else if ((size_t)n < SHMQ_NET_SECRET_MIN || (size_t)n > SHMQ_NET_SECRET_MAX) {
-			shmq_cli_set_error("remote: secret file %s must hold %u..%u bytes", path, SHMQ_NET_SECRET_MIN,
-					   SHMQ_NET_SECRET_MAX);
-			rc = -EINVAL;
-		} else {
-			memcpy(r->secret, buf, (size_t)n);
-			r->secret_len = (size_t)n;
-		}
-		sodium_memzero(buf, sizeof(buf));
-	}
-	close(fd);
+	char why[512];
+	int rc = shmq_net_secret_read(path, r->secret, &r->secret_len, why, sizeof(why));
+
+	if (rc < 0)
+		shmq_cli_set_error("remote: %s", why);
 	return rc;
 }
 

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Shared-secret session authentication: see dpdk_net/auth.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/ctl_codec.h"
+#include "common/errbuf.h"
 #include "dpdk_net/auth.h"
 #include "shmq/error.h"
 
@@ -174,4 +178,49 @@ uint64_t shmq_net_random_u64(void)
 void shmq_net_auth_stats(const struct shmq_net_auth *a, struct shmq_net_auth_stats *st)
 {
 	*st = a->st;
+}
+
+int shmq_net_secret_read(const char *path, uint8_t *out, size_t *len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+		shmq_errbuf_set(err, errlen, "secret file %s: %s", path, strerror(e));
+		return -e;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		shmq_errbuf_set(err, errlen, "secret file %s: not a regular file", path);
+		return -EINVAL;
+	}
+	if (st.st_mode & (S_IROTH | S_IWOTH)) {
+		close(fd);
+		shmq_errbuf_set(err, errlen, "secret file %s: readable or writable by others (mode %03o): refused",
+				path, (unsigned)(st.st_mode & 0777));
+		return -EPERM;
+	}
+	uint8_t buf[SHMQ_NET_SECRET_MAX + 3];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	int e = errno;
+	close(fd);
+	if (n < 0) {
+		shmq_errbuf_set(err, errlen, "secret file %s: %s", path, strerror(e));
+		return -e;
+	}
+	size_t l = (size_t)n;
+	if (l && buf[l - 1] == '\n')
+		l--;
+	if (l && buf[l - 1] == '\r')
+		l--;
+	if (l < SHMQ_NET_SECRET_MIN || l > SHMQ_NET_SECRET_MAX) {
+		sodium_memzero(buf, sizeof(buf));
+		shmq_errbuf_set(err, errlen, "secret file %s: the secret must be %u..%u bytes", path,
+				SHMQ_NET_SECRET_MIN, SHMQ_NET_SECRET_MAX);
+		return -EINVAL;
+	}
+	memcpy(out, buf, l);
+	*len = l;
+	sodium_memzero(buf, sizeof(buf));
+	return 0;
 }

@@ -34,6 +34,18 @@
 
 struct shmq_net_auth;
 
+/**
+ * @brief Read a shared-secret file, the same way on both sides (the broker's
+ *        `[net] secret_file`, a client's opts.secret_file): a regular file
+ *        that nobody but its owner and group may read or write, holding
+ *        SHMQ_NET_SECRET_MIN..SHMQ_NET_SECRET_MAX bytes; one trailing "\n"
+ *        or "\r\n" is not part of the secret (`echo secret > file` works).
+ * @param out at least SHMQ_NET_SECRET_MAX bytes.
+ * @return 0; -EPERM (others may read or write it); -EINVAL (not a regular
+ *         file, length out of range); -errno of open/read. @p err says why.
+ */
+int shmq_net_secret_read(const char *path, uint8_t *out, size_t *len, char *err, size_t errlen);
+
 struct shmq_net_auth_opts {
 	size_t sz;              /**< sizeof(struct shmq_net_auth_opts) */
 	uint64_t skew_ns;       /**< accepted |client clock - server clock|; 0 = 30 s */

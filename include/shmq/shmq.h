@@ -75,8 +75,9 @@ struct shmq_client_opts {
 	/* Remote brokers only ("udp://" and "dpdk://" addresses; docs/api.md,
 	 * "Remote brokers"); a local client ignores them. */
 	const char *principal;      /**< HELLO principal (1..63 of [A-Za-z0-9._-]); NULL = the effective user's name */
-	const char *secret_file;    /**< the broker's shared secret: 16..64 bytes taken as they are (no newline
-				     *   stripped), not world-readable; NULL = env SHMQ_SECRET_FILE */
+	const char *secret_file;    /**< the broker's shared secret: 16..64 bytes (one trailing newline is not
+				     *   part of it, as for the broker's own file), nobody but owner and group
+				     *   may read or write it; NULL = env SHMQ_SECRET_FILE */
 	uint32_t frame_max;         /**< largest UDP payload sent or accepted; 0 = 1472 (Ethernet MTU 1500) */
 	/* dpdk:// only (docs/api.md, "Remote brokers"): */
 	const char *dpdk_args;      /**< EAL arguments of this process (e.g. "--no-huge -m 128 --vdev ...") */
@@ -98,8 +99,8 @@ struct shmq_client_opts {
  * @return 0; -ENOENT/-ECONNREFUSED (no broker there); -EPROTONOSUPPORT
  *         (a broker speaking another protocol version); -ENODEV (dpdk://:
  *         no DPDK port); -ETIMEDOUT (also: a remote broker that
- *         refused the HELLO, e.g. another secret); -EPERM (remote: the
- *         secret file is world-readable).
+ *         refused the HELLO, e.g. another secret); -EPERM (remote: others
+ *         may read or write the secret file).
  */
 int shmq_client_open(const char *broker, const struct shmq_client_opts *opts,
 		     shmq_client_t **out);

@@ -5,7 +5,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -170,6 +174,61 @@ static void test_bad_secrets_and_principals_are_refused(void **state)
 	shmq_net_auth_destroy(NULL);
 }
 
+/* Write @p text to a fresh file in @p dir with @p mode; returns its path. */
+static const char *secret_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+	static char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+/* Broker and client read the same file the same way: a trailing newline is
+ * not part of the secret, others' access and bad lengths are refused. */
+static void test_secret_files_read_alike_with_or_without_a_trailing_newline(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/shmq-secret-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	uint8_t s[SHMQ_NET_SECRET_MAX];
+	size_t len = 0;
+	char err[256];
+
+	assert_int_equal(shmq_net_secret_read(secret_file(dir, "plain", SECRET, 0600), s, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, strlen(SECRET));
+	assert_memory_equal(s, SECRET, len);
+	char text[128];
+	snprintf(text, sizeof(text), "%s\n", SECRET);
+	assert_int_equal(shmq_net_secret_read(secret_file(dir, "nl", text, 0640), s, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, strlen(SECRET));
+	assert_memory_equal(s, SECRET, len);
+	snprintf(text, sizeof(text), "%s\r\n", SECRET);
+	assert_int_equal(shmq_net_secret_read(secret_file(dir, "crlf", text, 0600), s, &len, err, sizeof(err)), 0);
+	assert_int_equal(len, strlen(SECRET));
+	assert_int_equal(shmq_net_secret_read(secret_file(dir, "world-r", SECRET, 0604), s, &len, err, sizeof(err)),
+			 -EPERM);
+	assert_non_null(strstr(err, "readable or writable by others"));
+	assert_int_equal(shmq_net_secret_read(secret_file(dir, "world-w", SECRET, 0602), s, &len, err, sizeof(err)),
+			 -EPERM);
+	assert_int_equal(shmq_net_secret_read(secret_file(dir, "short", "fifteen-bytes!!\n", 0600), s, &len, err,
+					      sizeof(err)), -EINVAL);
+	assert_int_equal(shmq_net_secret_read(secret_file(dir, "long",
+		"0123456789012345678901234567890123456789012345678901234567890123X", 0600), s, &len, err, sizeof(err)),
+		-EINVAL);
+	assert_int_equal(shmq_net_secret_read(dir, s, &len, err, sizeof(err)), -EINVAL); /* a directory */
+	const char *names[] = { "plain", "nl", "crlf", "world-r", "world-w", "short", "long" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char p[300];
+		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_a_full_replay_table_never_lets_a_forgotten_nonce_back_in),
 		cmocka_unit_test(test_an_ack_answering_another_hello_is_refused),
 		cmocka_unit_test(test_bad_secrets_and_principals_are_refused),
+		cmocka_unit_test(test_secret_files_read_alike_with_or_without_a_trailing_newline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
