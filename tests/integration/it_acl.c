@@ -34,13 +34,6 @@ struct shared {
 static struct shared *g;
 static struct itest_broker broker;
 
-static int teardown(void **state)
-{
-	(void)state;
-	itest_teardown(&broker);
-	return 0;
-}
-
 static int nobody_child(void *arg)
 {
 	SHMQ_PRODUCER_OPTS(ps, .topic = SECRET);
@@ -149,7 +142,7 @@ static void test_other_uid_is_refused_where_no_rule_grants_it(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_other_uid_is_refused_where_no_rule_grants_it, teardown),
+		ITEST_BROKER_TEST(test_other_uid_is_refused_where_no_rule_grants_it, broker),
 	};
 
 	if (geteuid() != 0) {

@@ -37,13 +37,6 @@ struct shared {
 static struct shared *g;
 static struct itest_broker broker;
 
-static int teardown(void **state)
-{
-	(void)state;
-	itest_teardown(&broker);
-	return 0;
-}
-
 static int producer_child(void *arg)
 {
 	SHMQ_PRODUCER_OPTS(o, .topic = TOPIC);  /* round robin over the queues, RING delivery */
@@ -180,7 +173,7 @@ static void test_every_broadcasting_member_receives_every_message_once(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_every_broadcasting_member_receives_every_message_once, teardown),
+		ITEST_BROKER_TEST(test_every_broadcasting_member_receives_every_message_once, broker),
 	};
 
 	g = itest_shared_alloc(sizeof(*g));

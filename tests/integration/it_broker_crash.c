@@ -51,13 +51,6 @@ struct shared {
 static struct shared *g;
 static struct itest_broker broker;
 
-static int teardown(void **state)
-{
-	(void)state;
-	itest_teardown(&broker);
-	return 0;
-}
-
 static int producer_child(void *arg)
 {
 	int me = (int)(uintptr_t)arg;
@@ -229,8 +222,8 @@ static void test_ring_committed_sends_survive_broker_sigkill_and_restart(void **
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_durable_sends_survive_broker_sigkill_and_restart, teardown),
-		cmocka_unit_test_teardown(test_ring_committed_sends_survive_broker_sigkill_and_restart, teardown),
+		ITEST_BROKER_TEST(test_durable_sends_survive_broker_sigkill_and_restart, broker),
+		ITEST_BROKER_TEST(test_ring_committed_sends_survive_broker_sigkill_and_restart, broker),
 	};
 
 	g = itest_shared_alloc(sizeof(*g));

@@ -41,13 +41,6 @@ struct shared {
 static struct shared *g;
 static struct itest_broker broker;
 
-static int teardown(void **state)
-{
-	(void)state;
-	itest_teardown(&broker);
-	return 0;
-}
-
 static int send_range(shmq_producer_t *p, uint32_t from, uint32_t to, int paced)
 {
 	uint8_t body[BODY];
@@ -236,10 +229,8 @@ static void test_consumer_lapped_by_the_ring_reads_the_commitlog_without_a_gap(v
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(
-			test_consumer_behind_the_ring_catches_up_through_the_commitlog_without_a_gap, teardown),
-		cmocka_unit_test_teardown(test_consumer_lapped_by_the_ring_reads_the_commitlog_without_a_gap,
-					  teardown),
+		ITEST_BROKER_TEST(test_consumer_behind_the_ring_catches_up_through_the_commitlog_without_a_gap, broker),
+		ITEST_BROKER_TEST(test_consumer_lapped_by_the_ring_reads_the_commitlog_without_a_gap, broker),
 	};
 
 	g = itest_shared_alloc(sizeof(*g));

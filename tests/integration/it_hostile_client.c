@@ -30,13 +30,6 @@
 
 static struct itest_broker broker;
 
-static int teardown(void **state)
-{
-	(void)state;
-	itest_teardown(&broker);
-	return 0;
-}
-
 static void shrink(const char *name)
 {
 	char path[ITEST_PATH_MAX + 64];
@@ -164,8 +157,7 @@ static void test_shrunk_ring_and_offset_table_fence_instead_of_killing_the_broke
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_shrunk_ring_and_offset_table_fence_instead_of_killing_the_broker,
-					  teardown),
+		ITEST_BROKER_TEST(test_shrunk_ring_and_offset_table_fence_instead_of_killing_the_broker, broker),
 	};
 
 	return ITEST_RUN_GROUP(tests, NULL, 0);

@@ -70,13 +70,6 @@ struct shared {
 static struct shared *g;
 static struct itest_broker broker;
 
-static int teardown(void **state)
-{
-	(void)state;
-	itest_teardown(&broker);
-	return 0;
-}
-
 /* ------------------------------------------------------------------ */
 /* Producer                                                            */
 
@@ -614,7 +607,7 @@ static void test_per_key_order_holds_while_members_join_and_are_killed(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_per_key_order_holds_while_members_join_and_are_killed, teardown),
+		ITEST_BROKER_TEST(test_per_key_order_holds_while_members_join_and_are_killed, broker),
 	};
 
 	g = itest_shared_alloc(sizeof(*g));

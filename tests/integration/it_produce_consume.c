@@ -42,13 +42,6 @@ struct shared {
 static struct shared *g;
 static struct itest_broker broker;
 
-static int teardown(void **state)
-{
-	(void)state;
-	itest_teardown(&broker);
-	return 0;
-}
-
 static uint32_t body_len(uint32_t producer, uint64_t seq)
 {
 	uint64_t s = g->seed ^ (seq * 2654435761u) ^ ((uint64_t)producer << 40);
@@ -343,7 +336,7 @@ static void test_messages_round_trip_between_processes_with_tags_keys_and_proper
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_messages_round_trip_between_processes_with_tags_keys_and_properties, teardown),
+		ITEST_BROKER_TEST(test_messages_round_trip_between_processes_with_tags_keys_and_properties, broker),
 	};
 
 	g = itest_shared_alloc(sizeof(*g));

@@ -60,13 +60,6 @@ struct shared {
 static struct shared *g;
 static struct itest_broker broker;
 
-static int teardown(void **state)
-{
-	(void)state;
-	itest_teardown(&broker);
-	return 0;
-}
-
 static int producer_child(void *arg)
 {
 	SHMQ_PRODUCER_OPTS(o, .topic = TOPIC, .delivery = SHMQ_DELIVERY_RING);
@@ -338,9 +331,8 @@ static void test_durable_consumer_sees_only_flushed_messages_on_a_sync_broker(vo
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_visibility_levels_on_an_async_broker_with_a_slow_flusher, teardown),
-		cmocka_unit_test_teardown(test_durable_consumer_sees_only_flushed_messages_on_a_sync_broker,
-					  teardown),
+		ITEST_BROKER_TEST(test_visibility_levels_on_an_async_broker_with_a_slow_flusher, broker),
+		ITEST_BROKER_TEST(test_durable_consumer_sees_only_flushed_messages_on_a_sync_broker, broker),
 	};
 
 	g = itest_shared_alloc(sizeof(*g));

@@ -44,6 +44,19 @@ static inline int itest_run_group(const char *name, const struct CMUnitTest *tes
 	return rc;
 }
 
+/** @brief cmocka teardown of a test whose prestate is a static itest_broker
+ * (ITEST_BROKER_TEST): kill and remove everything it left. */
+static inline int itest_teardown_prestate(void **state)
+{
+	itest_teardown(*state);
+	return 0;
+}
+
+/** A test run on the file's static broker, torn down after it even when an
+ * assertion failed. */
+#define ITEST_BROKER_TEST(fn, broker) \
+	cmocka_unit_test_prestate_setup_teardown(fn, NULL, itest_teardown_prestate, &(broker))
+
 /** @brief cmocka teardown of a test whose state is a calloc'ed itest_broker:
  * a clean stop if it still runs, then kill and remove everything. */
 static inline int itest_teardown_state(void **state)
