@@ -12,6 +12,7 @@
 #include "broker/acl.h"
 #include "common/ctl_codec.h"
 #include "common/errbuf.h"
+#include "common/strnum.h"
 
 enum who { WHO_UID, WHO_GID, WHO_ANY };
 
@@ -93,14 +94,10 @@ static char *trim(char *s)
 
 static int parse_id(const char *s, uint32_t *id)
 {
-	char *end;
+	uint64_t v;
 
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
 	/* (uid_t)-1 means "no id" to the kernel: never a valid principal */
-	if (errno || *end || v >= UINT32_MAX)
+	if (shmq_parse_u64(s, &v) < 0 || v >= UINT32_MAX)
 		return -EINVAL;
 	*id = (uint32_t)v;
 	return 0;

@@ -16,6 +16,7 @@
 #include "broker/log.h"
 #include "common/ctl_codec.h"
 #include "common/errbuf.h"
+#include "common/strnum.h"
 
 #ifndef SHMQ_VERSION
 #define SHMQ_VERSION "unknown"
@@ -134,22 +135,6 @@ static bool known_section(const char *s)
 	return false;
 }
 
-static int parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL; /* strtoull would accept "-1", "+1", " 1" */
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (*end)
-		return -EINVAL;
-	*v = x;
-	return 0;
-}
-
 static int parse_size(const char *s, uint64_t *v)
 {
 	char num[32];
@@ -176,7 +161,7 @@ static int parse_size(const char *s, uint64_t *v)
 			return -EINVAL;
 	}
 	uint64_t x;
-	int r = parse_u64(num, &x);
+	int r = shmq_parse_u64(num, &x);
 	if (r < 0)
 		return r;
 	if (x > UINT64_MAX / mult)
@@ -266,7 +251,7 @@ static int apply(struct shmq_broker_config *c, const struct opt_def *o, const ch
 	case OPT_U32:
 	case OPT_U64:
 	case OPT_SIZE:
-		r = o->type == OPT_SIZE ? parse_size(value, &v) : parse_u64(value, &v);
+		r = o->type == OPT_SIZE ? parse_size(value, &v) : shmq_parse_u64(value, &v);
 		if (r == -EINVAL) {
 			shmq_errbuf_set(err, errlen, "%s: %s.%s: '%s' is not a %s", origin, o->section, o->key,
 				value, o->type == OPT_SIZE ? "size (e.g. 4096, 64K, 16M, 1G)" : "decimal number");

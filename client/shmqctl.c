@@ -206,22 +206,6 @@ int ctl_connect(struct ctl *ctl)
 
 /* ---- values ---- */
 
-int ctl_parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL; /* strtoull would accept a sign or blanks */
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (*end)
-		return -EINVAL;
-	*v = x;
-	return 0;
-}
-
 static int parse_digits(const char **p, int n, int *out)
 {
 	int v = 0;
@@ -250,7 +234,7 @@ int ctl_parse_time(const char *s, uint64_t *ms)
 		return 0;
 	}
 	if (strchr(s, '-') == NULL) /* no date: epoch milliseconds */
-		return ctl_parse_u64(s, ms) < 0 ? -EINVAL : 0;
+		return shmq_parse_u64(s, ms) < 0 ? -EINVAL : 0;
 	if (parse_digits(&p, 4, &y) < 0 || *p++ != '-' || parse_digits(&p, 2, &mo) < 0 ||
 	    *p++ != '-' || parse_digits(&p, 2, &d) < 0)
 		return -EINVAL;

@@ -26,6 +26,7 @@
 #include <json-c/json.h>
 
 #include "shmq/admin.h"
+#include "common/strnum.h"
 #include "shmq/shmq.h"
 
 enum {
@@ -90,8 +91,6 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int ctl_parse_time(const char *s, uint64_t *ms);
 /** @brief Epoch ms as `2026-11-24T10:12:35.123Z` (buf >= 32 bytes). */
 const char *ctl_fmt_time(uint64_t ms, char *buf, size_t len);
-/** @brief Strict decimal u64 (no sign, no junk). 0 or -EINVAL/-ERANGE. */
-int ctl_parse_u64(const char *s, uint64_t *v);
 
 /* ---- output ---- */
 

@@ -292,7 +292,7 @@ int ctl_cmd_consume(struct ctl *ctl, int argc, char **argv)
 			break;
 		case 'n':
 		case OPT_COUNT:
-			if (ctl_parse_u64(optarg, &count) < 0 || count == 0)
+			if (shmq_parse_u64(optarg, &count) < 0 || count == 0)
 				return ctl_usage_error("consume", "--count: '%s' is not a positive count", optarg);
 			break;
 		case 'f':
@@ -300,7 +300,7 @@ int ctl_cmd_consume(struct ctl *ctl, int argc, char **argv)
 			follow = true;
 			break;
 		case OPT_TIMEOUT:
-			if (ctl_parse_u64(optarg, &timeout_ms) < 0 || timeout_ms > 86400000u)
+			if (shmq_parse_u64(optarg, &timeout_ms) < 0 || timeout_ms > 86400000u)
 				return ctl_usage_error("consume", "--timeout: '%s' is not milliseconds", optarg);
 			break;
 		case OPT_VISIBILITY:
@@ -427,7 +427,7 @@ int ctl_cmd_query(struct ctl *ctl, int argc, char **argv)
 						       c == OPT_BEGIN ? "begin" : "end", optarg);
 			break;
 		case OPT_MAX:
-			if (ctl_parse_u64(optarg, &max) < 0 || max < 1 || max > 64)
+			if (shmq_parse_u64(optarg, &max) < 0 || max < 1 || max > 64)
 				return ctl_usage_error("query", "--max: '%s' is not a count in 1..64", optarg);
 			break;
 		case 'h':

@@ -78,7 +78,7 @@ static int topic_create(struct ctl *ctl, int argc, char **argv)
 		switch (c) {
 		case 'q':
 		case OPT_QUEUES:
-			if (ctl_parse_u64(optarg, &queues) < 0 || queues < 1 || queues > 1024)
+			if (shmq_parse_u64(optarg, &queues) < 0 || queues < 1 || queues > 1024)
 				return ctl_usage_error("topic", "--queues: '%s' is not a count in 1..1024", optarg);
 			break;
 		case 'h':
