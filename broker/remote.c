@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,10 +301,13 @@ static void produce_dups_fill(struct shmq_remote *r, const struct rm_produce *p,
 
 static int produce_write(struct shmq_remote *r, struct rm_produce *p, const uint8_t *body, uint32_t blen,
 			 uint32_t dups, uint8_t *buf, uint32_t *len);
+static bool produce_answer(struct shmq_remote *r, struct rm_produce *p, uint8_t *buf, uint32_t *len_out);
+static bool produce_blocked(const struct shmq_remote *r, const struct rm_produce *p);
 
 /*
  * Run a produce whose turn it is, from @p body. Returns 1 with the answer in
- * @p buf (*len), 0 if it is now RP_INFLIGHT, or SHMQ_BACK_PRESSURED (no ring
+ * @p buf (*len) (a refusal, all duplicates, or a RING-level batch just
+ * written), 0 if it is now RP_INFLIGHT, or SHMQ_BACK_PRESSURED (no ring
  * room: stays RP_WAIT).
  */
 static int produce_exec(struct shmq_remote *r, struct rm_produce *p, const uint8_t *body, uint32_t blen,
@@ -381,31 +385,46 @@ static int produce_write(struct shmq_remote *r, struct rm_produce *p, const uint
 		return 1;
 	}
 	r->st.produced += n;
-	/* the answer waits for PERSISTED: no reason to wait for the
-	 * persister's next poll as well */
-	shmq_persister_kick(r->srv->persister);
 	p->dups = dups;
 	p->batch = b;
 	p->state = RP_INFLIGHT;
 	p->deadline_ns = shmq_now_ns() + PERSIST_WAIT_NS;
+	/* the answer (or a consumer's long poll) waits for PERSISTED: no
+	 * reason to wait for the persister's next poll as well */
+	shmq_persister_kick(r->srv->persister);
+	/* RING: acknowledged now, as a local SHMQ_DELIVERY_RING send returns at
+	 * its commit (unless an earlier batch of its stream is unanswered:
+	 * answers of a stream leave in sequence order) */
+	if (p->h.delivery == SHMQ_NET_DELIVERY_RING && !produce_blocked(r, p)) {
+		(void)produce_answer(r, p, buf, len);
+		return 1;
+	}
 	return 0;
 }
 
-/* An RP_INFLIGHT produce: answer it once the persister passed its record.
+/* An RP_INFLIGHT produce: build its answer into @p buf (*len) once its
+ * record reached the level the PRODUCE asked for (RING: at once).
  * @return true when answered. */
-static bool produce_complete(struct shmq_remote *r, struct rm_produce *p)
+static bool produce_answer(struct shmq_remote *r, struct rm_produce *p, uint8_t *buf, uint32_t *len_out)
 {
+	bool ring_level = p->h.delivery == SHMQ_NET_DELIVERY_RING;
 	/* acquire inside shmq_ring_mark(): pairs with the persister's release
-	 * publish, which follows its result-word stores (persister.h P3) */
-	bool persisted = shmq_ring_mark(p->ring, SHMQ_RING_MARK_PERSISTED) > p->batch.pos;
-	bool fenced = !persisted && shmq_persister_ring_fenced(r->srv->persister, p->ring);
-	bool late = !persisted && shmq_now_ns() >= p->deadline_ns;
-	if (!persisted && !fenced && !late)
+	 * publish, which follows its result-word stores (persister.h P3); the
+	 * FLUSHED mark never passes the PERSISTED one */
+	bool reached = ring_level || shmq_ring_mark(p->ring, SHMQ_RING_MARK_PERSISTED) > p->batch.pos;
+	if (reached && p->h.delivery == SHMQ_NET_DELIVERY_DURABLE)
+		reached = shmq_ring_mark(p->ring, SHMQ_RING_MARK_FLUSHED) > p->batch.pos;
+	bool fenced = !reached && shmq_persister_ring_fenced(r->srv->persister, p->ring);
+	bool late = !reached && shmq_now_ns() >= p->deadline_ns;
+	if (!reached && !fenced && !late)
 		return false;
-	uint8_t *buf = r->out;
 	uint32_t n = p->batch.count;
 	int status = fenced ? SHMQ_EFENCED : late ? -ETIMEDOUT : 0;
-	if (status == 0) {
+	if (status == 0 && ring_level) {
+		/* not stored yet: offsets unknown, as for a local RING send */
+		for (uint32_t i = 0; i < n; i++)
+			produce_result(buf, p->dups + i, SHMQ_OFFSET_UNKNOWN, SHMQ_OFFSET_UNKNOWN);
+	} else if (status == 0) {
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t so, qo;
 			shmq_ringmsg_result_get(shmq_ring_batch_data(&p->batch, i), &so, &qo);
@@ -443,7 +462,17 @@ static bool produce_complete(struct shmq_remote *r, struct rm_produce *p)
 		r->st.errors++;
 		len = produce_ack(buf, p, status, p->h.first_seq + p->dups);
 	}
-	reply(r, p->session_id, p->request_id, SHMQ_NET_PRODUCE_ACK, buf, len);
+	*len_out = len;
+	return true;
+}
+
+/* produce_answer(), sent. */
+static bool produce_complete(struct shmq_remote *r, struct rm_produce *p)
+{
+	uint32_t len = 0;
+	if (!produce_answer(r, p, r->out, &len))
+		return false;
+	reply(r, p->session_id, p->request_id, SHMQ_NET_PRODUCE_ACK, r->out, len);
 	return true;
 }
 
@@ -541,12 +570,16 @@ static bool produces_service(struct shmq_remote *r)
 
 /* The mark the oldest written, unanswered produce waits for (its ring and
  * the position just past its record). @return false if there is none. */
-static bool produce_waited(const struct shmq_remote *r, shmq_ring_t **ring, uint64_t *pos)
+static bool produce_waited(const struct shmq_remote *r, shmq_ring_t **ring, uint64_t *pos,
+			   enum shmq_ring_mark_kind *mark)
 {
 	for (const struct rm_produce *p = r->produces; p; p = p->next)
 		if (p->state == RP_INFLIGHT) {
 			*ring = p->ring;
-			*pos = p->batch.pos + 1; /* persisted: mark > pos (produce_complete) */
+			*pos = p->batch.pos + 1; /* reached: mark > pos (produce_answer) */
+			*mark = p->h.delivery == SHMQ_NET_DELIVERY_DURABLE &&
+					shmq_ring_mark(p->ring, SHMQ_RING_MARK_PERSISTED) > p->batch.pos
+				? SHMQ_RING_MARK_FLUSHED : SHMQ_RING_MARK_PERSISTED;
 			return true;
 		}
 	return false;
@@ -1007,6 +1040,108 @@ static void members_expire(struct shmq_remote *r, uint64_t now)
 }
 
 /* ------------------------------------------------------------------ */
+/* ADMIN (R6)                                                           */
+
+/* The control requests served over the network: those that need neither an
+ * fd (OPEN_QUEUE, GROUP_JOIN, OPEN_SEGMENT, OPEN_CQ) nor a connection's
+ * state (HELLO, membership: GROUP_SYNC, GROUP_LEAVE, QUEUE_RELEASE,
+ * COMMIT_OFFSET, which a remote member does with JOIN/HEARTBEAT/COMMIT).
+ * None of their answers carries HAS_FD (common/ctl_codec.h). */
+static bool admin_allowed(uint16_t type)
+{
+	switch (type) {
+	case SHMQ_CTL_TOPIC_CREATE:
+	case SHMQ_CTL_TOPIC_DESCRIBE:
+	case SHMQ_CTL_TOPIC_LIST:
+	case SHMQ_CTL_STATUS:
+	case SHMQ_CTL_QUERY_KEY:
+	case SHMQ_CTL_GROUP_PROGRESS:
+	case SHMQ_CTL_GROUP_RESET:
+	case SHMQ_CTL_RING_STATUS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Under the server lock: serve an allowed request @p q for the principal of
+ * @p req through the control server's own handlers, so that ACL checks,
+ * validation and answers are exactly a local client's with that (uid, gid)
+ * (R1). The session is synthetic: it said HELLO (the network session's HELLO
+ * stands for it), holds no group, no fd, no cached rights. */
+static int admin_serve(struct shmq_remote *r, const struct shmq_net_request *req, const struct shmq_ctl_msg *q,
+		       struct shmq_ctl_msg *a)
+{
+	struct shmq_server *s = r->srv;
+	struct srv_session ss = {
+		.src = { SRV_SRC_SESSION },
+		.fd = -1,
+		.id = req->session_id, /* non-zero; only named in logs by these handlers */
+		.pid = 0,
+		.hello = true,
+		.role = SHMQ_CTL_ROLE_ADMIN,
+		.consume_any = -1,
+	};
+	ident_of(r, req->principal, &ss.uid, &ss.gid);
+	int fd = -1;
+	bool close_fd = false;
+	int rc = srv_handle(s, &ss, q, a, &fd, &close_fd);
+	if (fd >= 0) {
+		/* impossible for the allowed types; never send or leak one */
+		shmq_log_error(COMP, "ADMIN %s produced an fd: refused", shmq_ctl_type_name(q->type));
+		if (close_fd)
+			close(fd);
+		rc = -EOPNOTSUPP;
+		s->why[0] = '\0';
+	}
+	if (rc < 0)
+		shmq_ctl_error_init(a, q->request_id, rc, "%s", s->why[0] ? s->why : shmq_strerror(rc));
+	return rc;
+}
+
+/* ADMIN: one control message in, one out (ADMIN_RESP); a refusal is a ctl
+ * ERROR inside ADMIN_RESP, as the control socket answers it. */
+static int h_admin(struct shmq_remote *r, const struct shmq_net_request *req, uint8_t *buf, size_t cap,
+		   uint32_t *len)
+{
+	struct shmq_ctl_msg *m = malloc(2 * sizeof(*m)); /* ~33 KiB each: off the stack */
+	if (!m)
+		return -ENOMEM;
+	struct shmq_ctl_msg *q = &m[0], *a = &m[1];
+	r->st.admin++;
+	/* the envelope was checked (length >= the ctl header, magic, version,
+	 * direction): the ctl codec checks the rest */
+	int rc = shmq_ctl_decode(req->body, req->len, q);
+	const char *what = rc == 0 ? shmq_ctl_type_name(q->type) : "(malformed)";
+	if (rc < 0) {
+		uint64_t id;
+		memcpy(&id, req->body + offsetof(struct shmq_ctl_hdr, request_id), sizeof(id));
+		shmq_ctl_error_init(a, id, rc, "malformed control message in ADMIN");
+	} else if (!admin_allowed(q->type)) {
+		rc = -EOPNOTSUPP;
+		shmq_ctl_error_init(a, q->request_id, rc, "%s is not served over the network",
+				    shmq_ctl_type_name(q->type));
+	} else {
+		lock(r);
+		rc = admin_serve(r, req, q, a);
+		unlock(r);
+	}
+	if (rc < 0) {
+		r->st.errors++;
+		shmq_log_debug(COMP, "principal '%s': ADMIN %s refused: %s", req->principal, what,
+			       shmq_strerror(rc));
+	}
+	int n = shmq_ctl_encode(a, buf, cap);
+	free(m);
+	if (n < 0) {
+		shmq_log_error(COMP, "ADMIN answer does not encode: %s", shmq_strerror(n));
+		return -EIO;
+	}
+	*len = (uint32_t)n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* the handler and the thread                                           */
 
 static int handler(void *ctx, const struct shmq_net_request *req, uint16_t *type, uint8_t *buf, size_t cap,
@@ -1037,6 +1172,10 @@ static int handler(void *ctx, const struct shmq_net_request *req, uint16_t *type
 		*type = SHMQ_NET_JOIN_ACK;
 		rc = h_heartbeat(r, req, buf, len);
 		break;
+	case SHMQ_NET_ADMIN:
+		*type = SHMQ_NET_ADMIN_RESP;
+		rc = h_admin(r, req, buf, cap, len);
+		break;
 	default:
 		rc = -EOPNOTSUPP;
 		break;
@@ -1065,9 +1204,9 @@ static void stats_log(struct shmq_remote *r, const char *when)
 	const struct shmq_remote_stats *s = &r->st;
 	shmq_log_info(COMP, "%s: sessions %u (opened %" PRIu64 "), members %u, frames %" PRIu64 ", garbage %" PRIu64
 		      ", hello_refused %" PRIu64 ", requests %" PRIu64 ", errors %" PRIu64 ", produced %" PRIu64
-		      ", produce_dups %" PRIu64 ", pulled %" PRIu64 ", leases_expired %" PRIu64,
+		      ", produce_dups %" PRIu64 ", pulled %" PRIu64 ", leases_expired %" PRIu64 ", admin %" PRIu64,
 		      when, s->sessions, s->sessions_opened, s->members, s->frames, s->garbage, s->hello_refused,
-		      s->requests, s->errors, s->produced, s->produce_dups, s->pulled, s->leases_expired);
+		      s->requests, s->errors, s->produced, s->produce_dups, s->pulled, s->leases_expired, s->admin);
 	r->logged = *s;
 }
 
@@ -1086,11 +1225,12 @@ static void *net_thread(void *arg)
 		}
 		shmq_ring_t *mring = NULL;
 		uint64_t mpos = 0;
+		enum shmq_ring_mark_kind mkind = SHMQ_RING_MARK_PERSISTED;
 		int rc;
-		if (wait != POLL_IDLE_NS && produce_waited(r, &mring, &mpos)) {
+		if (wait != POLL_IDLE_NS && produce_waited(r, &mring, &mpos, &mkind)) {
 			rc = shmq_net_server_poll(r->ns, 0);
 			if (rc == 0)
-				(void)shmq_ring_wait_mark(mring, SHMQ_RING_MARK_PERSISTED, mpos, wait); /* any end: look */
+				(void)shmq_ring_wait_mark(mring, mkind, mpos, wait); /* any end: look */
 		} else {
 			rc = shmq_net_server_poll(r->ns, wait);
 		}

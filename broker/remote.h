@@ -51,6 +51,13 @@
  *    GR4). The broker releases a queue revoked from a remote member at the
  *    member's next HEARTBEAT (it cannot watch the offset table); every
  *    JOIN_ACK lists only the queues the member owns and may consume now.
+ *  - ADMIN (R6): one control-protocol message (common/ctl_layout.h) served
+ *    by the control server's handlers (srv_handle) under the server lock,
+ *    for a synthetic session with the principal's identity (R1): the same
+ *    ACL checks and answers as a local client with that (uid, gid). Only
+ *    TOPIC_CREATE, TOPIC_DESCRIBE, TOPIC_LIST, STATUS, QUERY_KEY,
+ *    GROUP_PROGRESS, GROUP_RESET and RING_STATUS (no fd, no connection
+ *    state); any other type is answered with a ctl ERROR -EOPNOTSUPP.
  *
  * Counters: logged every minute when they changed and at stop.
  */
@@ -78,6 +85,7 @@ struct shmq_remote_stats {
 	uint64_t produce_dups;      /**< messages answered as already stored */
 	uint64_t pulled;            /**< messages sent in PULL_RESP */
 	uint64_t leases_expired;
+	uint64_t admin;             /**< ADMIN requests (counted in requests too) */
 };
 
 /**

@@ -615,7 +615,10 @@ static void on_signal(struct shmq_server *s)
 
 void shmq_server_set_remote(shmq_server_t *s, struct shmq_remote *r)
 {
+	/* under the lock: the remote port's ADMIN STATUS reads it (srv_handle) */
+	pthread_mutex_lock(&s->lock);
 	s->remote = r;
+	pthread_mutex_unlock(&s->lock);
 }
 
 int shmq_server_run(shmq_server_t *s)

@@ -47,7 +47,7 @@ struct shmq_server {
 	 * takes it around each call into the ACL, topics, queues and groups,
 	 * none of which is thread-safe. Never held while waiting. */
 	pthread_mutex_t lock;
-	struct shmq_remote *remote; /* STATUS counters; event-loop thread only */
+	struct shmq_remote *remote; /* STATUS counters; under lock (ADMIN STATUS reads it too) */
 	shmq_acl_t *acl;
 	shmq_store_t *store;
 	shmq_topics_t *topics;

@@ -3,6 +3,11 @@
  * Administration calls (include/shmq/admin.h): thin wrappers over the control
  * protocol, paging through lists, and message reads through a short-lived
  * logreader whose records are copied out before it is destroyed.
+ *
+ * On a remote client every control request goes out as an ADMIN frame
+ * (shmq_cli_request(), client_int.h); the message reads map commitlog files
+ * by fd, which only the broker's host can have: they refuse with
+ * -EOPNOTSUPP there.
  */
 #include <assert.h>
 #include <errno.h>
@@ -11,6 +16,7 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "client/remote.h"
 #include "shmq/admin.h"
 
 /* Both messages of a round trip on the heap (a response can be 40 KiB). */
@@ -274,6 +280,16 @@ SHMQ_API int shmq_admin_group_reset(shmq_client_t *c, const char *group, const c
 /* ------------------------------------------------------------------ */
 /* message reads                                                       */
 
+/* The reads open commitlog segments and consumequeue files by fd
+ * (OPEN_SEGMENT, OPEN_CQ), which do not cross the network. */
+static int local_only(shmq_client_t *c, const char *what)
+{
+	if (!shmq_cli_remote(c))
+		return 0;
+	shmq_cli_set_error("%s is not available over the network (it reads the broker's commitlog files)", what);
+	return -EOPNOTSUPP;
+}
+
 SHMQ_API void shmq_admin_msg_free(struct shmq_admin_msg *m)
 {
 	if (!m)
@@ -310,8 +326,11 @@ SHMQ_API int shmq_admin_read_offset(shmq_client_t *c, uint64_t offset, struct sh
 	if (!c || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
+	int rc = local_only(c, "reading a message by offset");
+	if (rc < 0)
+		return rc;
 	shmq_logreader_t *lr;
-	int rc = shmq_logreader_create(c, &lr);
+	rc = shmq_logreader_create(c, &lr);
 	if (rc < 0)
 		return rc;
 	rc = read_offset_lr(c, lr, offset, out);
@@ -329,6 +348,8 @@ SHMQ_API int shmq_admin_read_msgid(shmq_client_t *c, const char *msg_id, struct 
 	int rc = shmq_msgid_decode(msg_id, &bid, &off);
 	if (rc < 0)
 		return rc;
+	if ((rc = local_only(c, "reading a message by id")) < 0)
+		return rc;
 	if (bid != shmq_client_broker_id(c))
 		return SHMQ_ENOTFOUND; /* another broker's message */
 	return shmq_admin_read_offset(c, off, out);
@@ -340,8 +361,11 @@ SHMQ_API int shmq_admin_read_queue(shmq_client_t *c, const char *topic, uint32_t
 	if (!c || !topic || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
+	int rc = local_only(c, "reading a message by queue offset");
+	if (rc < 0)
+		return rc;
 	shmq_logreader_t *lr;
-	int rc = shmq_logreader_create(c, &lr);
+	rc = shmq_logreader_create(c, &lr);
 	if (rc < 0)
 		return rc;
 	uint64_t off;
@@ -370,6 +394,11 @@ SHMQ_API int shmq_admin_query_key(shmq_client_t *c, const char *topic, const cha
 	size_t kl = strlen(key);
 	if (kl == 0 || kl >= SHMQ_CTL_KEY_LEN || strchr(key, ' '))
 		return -EINVAL;
+	/* the broker answers QUERY_KEY over the network, but the records are
+	 * read here from its commitlog files */
+	int lrc = local_only(c, "reading messages by key");
+	if (lrc < 0)
+		return lrc;
 	struct shmq_ctl_msg *m = msg_pair(SHMQ_CTL_QUERY_KEY);
 	if (!m)
 		return -ENOMEM;

@@ -237,20 +237,27 @@ int shmq_cli_request(shmq_client_t *c, struct shmq_ctl_msg *req, struct shmq_ctl
 		*fd = -1;
 	if (!c || !req || !resp)
 		return -EINVAL;
-	if (c->remote)
-		return -ENOTSUP; /* the network protocol has no control requests */
-	pthread_mutex_lock(&c->lock);
 	int rc = 0;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (c->sock < 0 && (rc = reconnect_locked(c, false)) < 0)
-			break;
-		rc = roundtrip_locked(c, req, resp, fd);
-		if (!dead_socket_error(rc))
-			break;
-		close(c->sock);
-		c->sock = -1;
+	if (c->remote) {
+		if (fd) {
+			shmq_cli_set_error("%s is not available over the network (it passes a file descriptor)",
+					   shmq_ctl_type_name(req->type));
+			return -EOPNOTSUPP;
+		}
+		rc = shmq_remote_ctl_call(c->remote, req, resp); /* ADMIN (client_int.h) */
+	} else {
+		pthread_mutex_lock(&c->lock);
+		for (int attempt = 0; attempt < 2; attempt++) {
+			if (c->sock < 0 && (rc = reconnect_locked(c, false)) < 0)
+				break;
+			rc = roundtrip_locked(c, req, resp, fd);
+			if (!dead_socket_error(rc))
+				break;
+			close(c->sock);
+			c->sock = -1;
+		}
+		pthread_mutex_unlock(&c->lock);
 	}
-	pthread_mutex_unlock(&c->lock);
 	if (rc < 0)
 		return rc;
 	if (resp->type == SHMQ_CTL_ERROR) {

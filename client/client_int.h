@@ -53,6 +53,20 @@
  * received fd (close-on-exec, the caller's) or -1.
  */
 int shmq_cli_request(shmq_client_t *c, struct shmq_ctl_msg *req, struct shmq_ctl_msg *resp, int *fd);
+/*
+ * The one seam of every control request (admin calls, topic calls): on a
+ * remote client (client/remote.h) shmq_cli_request() sends the same encoded
+ * message as an ADMIN frame over the client's admin session and decodes the
+ * ADMIN_RESP with the same codec (docs/protocol.md "ADMIN"); the broker
+ * serves only fd-free, session-free types there, so a request that wants an
+ * fd (@p fd non-NULL) is refused locally with -EOPNOTSUPP ("not available
+ * over the network"). This is that remote half (remote_conn.c): assigns
+ * request_id; returns 0 with *resp decoded, validated and answering @p req
+ * (RESPONSE flag, same request id; its type is checked by the caller), or
+ * -EBADMSG, -ETIMEDOUT, -errno, or a network ERROR's status.
+ */
+struct shmq_remote;
+int shmq_remote_ctl_call(struct shmq_remote *r, struct shmq_ctl_msg *req, struct shmq_ctl_msg *resp);
 uint64_t shmq_cli_session(shmq_client_t *c);   /* member id of the current connection */
 uint32_t shmq_cli_epoch(shmq_client_t *c);     /* +1 after every reconnect */
 /* Rate-limited (100 ms) liveness check: poll(POLLRDHUP, 0); when the peer

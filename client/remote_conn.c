@@ -36,6 +36,13 @@ struct shmq_remote {
 	pthread_mutex_t lock;       /* guards the loss hook */
 	shmq_net_loss_fn loss;
 	void *loss_ctx;
+	/* ADMIN (shmq_remote_ctl_call): one session for the client's control
+	 * requests, made at the first one and kept until close */
+	pthread_mutex_t admin_mu;   /* one ADMIN at a time; guards the fields below */
+	bool admin_ready;           /* admin is a session (shmq_rconn_init done) */
+	struct shmq_rconn admin;
+	uint64_t next_ctl_id;
+	uint8_t *admin_buf;         /* SHMQ_CTL_MSG_MAX: the encoded request */
 };
 
 bool shmq_remote_is_url(const char *broker)
@@ -78,9 +85,13 @@ static int read_secret(struct shmq_remote *r, const char *path)
 
 static void remote_free(struct shmq_remote *r)
 {
+	if (r->admin_ready)
+		shmq_rconn_fini(&r->admin); /* before the DPDK port it may use goes */
+	free(r->admin_buf);
 	sodium_memzero(r->secret, sizeof(r->secret));
 	if (r->dpdk)
 		shmq_rmux_release();
+	pthread_mutex_destroy(&r->admin_mu);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -100,6 +111,10 @@ int shmq_remote_open(const char *url, const struct shmq_client_opts *o, struct s
 	if (!r)
 		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->admin_mu, NULL);
+	/* ids only have to differ within the admin session; a per-process
+	 * start helps reading the broker's logs */
+	r->next_ctl_id = (uint64_t)getpid() << 32;
 	r->request_timeout_ns = o->request_timeout_ns ? o->request_timeout_ns : 5000000000ull;
 	r->reconnect_timeout_ns = o->reconnect_timeout_ns ? o->reconnect_timeout_ns : 30000000000ull;
 	r->frame_max = o->frame_max ? o->frame_max : 1472u;
@@ -242,4 +257,48 @@ int shmq_rconn_call(struct shmq_rconn *k, uint16_t type, const void *body, uint3
 		}
 		sleep_ns(10000000ull); /* a restarting broker needs a moment */
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* ADMIN: the control protocol over the network                        */
+
+/* Under admin_mu: the admin session, made once. */
+static int admin_session(struct shmq_remote *r)
+{
+	if (!r->admin_buf && !(r->admin_buf = malloc(SHMQ_CTL_MSG_MAX)))
+		return -ENOMEM;
+	if (r->admin_ready)
+		return 0;
+	int rc = shmq_rconn_init(r, &r->admin);
+	if (rc < 0) {
+		shmq_rconn_fini(&r->admin);
+		return rc;
+	}
+	r->admin_ready = true;
+	return 0;
+}
+
+int shmq_remote_ctl_call(struct shmq_remote *r, struct shmq_ctl_msg *req, struct shmq_ctl_msg *resp)
+{
+	pthread_mutex_lock(&r->admin_mu);
+	int rc = admin_session(r);
+	const uint8_t *body = NULL;
+	uint32_t blen = 0;
+	if (rc == 0) {
+		req->request_id = ++r->next_ctl_id;
+		req->flags = 0;
+		int n = shmq_ctl_encode(req, r->admin_buf, SHMQ_CTL_MSG_MAX);
+		rc = n < 0 ? n
+			   : shmq_rconn_call(&r->admin, SHMQ_NET_ADMIN, r->admin_buf, (uint32_t)n,
+					     SHMQ_NET_ADMIN_RESP, &body, &blen);
+	}
+	/* the frame codec checked the envelope only: decode the whole message
+	 * (and it must answer this request) before the caller reads a field */
+	if (rc == 0 && (shmq_ctl_decode(body, blen, resp) < 0 || resp->request_id != req->request_id ||
+			!(resp->flags & SHMQ_CTL_F_RESPONSE))) {
+		shmq_cli_set_error("remote: malformed ADMIN answer");
+		rc = -EBADMSG;
+	}
+	pthread_mutex_unlock(&r->admin_mu);
+	return rc;
 }

@@ -10,8 +10,13 @@
  *    lease expired) is followed by a new JOIN.
  *  - Reading: PULL per owned queue from the member's position; the first
  *    PULL of a queue it got asks SHMQ_NET_OFFSET_COMMITTED (the group's
- *    committed offset, else the oldest stored), after that the answer's
- *    next_offset. Caught up, one PULL waits at the broker (long-poll) for up
+ *    committed offset, else the oldest stored: SHMQ_START_EARLIEST), after
+ *    that the answer's next_offset. With SHMQ_START_COMMITTED or LATEST the
+ *    member first asks GROUP_PROGRESS over ADMIN (docs/protocol.md): a queue
+ *    the group never committed then starts at its next offset, as locally.
+ *    SHMQ_START_TIMESTAMP is refused (-ENOTSUP): only GROUP_RESET searches
+ *    by time, and it would move the queues the group did commit too.
+ *    Caught up, one PULL waits at the broker (long-poll) for up
  *    to SHMQ_REMOTE_LONGPOLL_MAX_NS, or 50 ms per queue when it owns several.
  *  - Commit policy as locally, but batched: auto-commit commits what earlier
  *    polls returned at a poll at most every 10 ms (a COMMIT is a round
@@ -233,15 +238,52 @@ static void free_bufs(struct shmq_rconsumer *cs)
 	cs->nbufs = 0;
 }
 
+/* Where a queue this member just got starts (shmq/shmq.h enum shmq_start:
+ * the option applies to never-committed queues only). EARLIEST is the
+ * broker's own fallback for SHMQ_NET_OFFSET_COMMITTED; COMMITTED and LATEST
+ * need the queue's committed and next offsets, which GROUP_PROGRESS gives
+ * (consume right, as PULL). */
+static int start_offset(struct shmq_rconsumer *cs, uint32_t qi, uint64_t *off)
+{
+	*off = SHMQ_NET_OFFSET_COMMITTED;
+	if (cs->o.start == SHMQ_START_EARLIEST)
+		return 0;
+	struct shmq_ctl_msg *m = malloc(2 * sizeof(*m)); /* ~33 KiB each */
+	if (!m)
+		return -ENOMEM;
+	shmq_ctl_msg_init(&m[0], SHMQ_CTL_GROUP_PROGRESS, 0, 0);
+	memcpy(m[0].u.progress_req.group, cs->group, sizeof(m[0].u.progress_req.group));
+	memcpy(m[0].u.progress_req.topic, cs->topic, sizeof(m[0].u.progress_req.topic));
+	int rc = shmq_remote_ctl_call(cs->r, &m[0], &m[1]);
+	const struct shmq_ctl_progress_resp *p = &m[1].u.progress_resp;
+	if (rc == 0 && m[1].type == SHMQ_CTL_ERROR) {
+		shmq_cli_set_error("%s", m[1].u.error.message);
+		rc = m[1].u.error.status;
+	} else if (rc == 0 && (m[1].type != SHMQ_CTL_GROUP_PROGRESS || qi >= p->hdr.count)) {
+		rc = -EBADMSG;
+	}
+	/* committed: the PULL asks for it (the broker's value at that time) */
+	if (rc == 0 && p->entries[qi].committed == UINT64_MAX)
+		*off = p->entries[qi].max_offset;
+	free(m);
+	return rc;
+}
+
 /* One PULL of queue @p qi into out[0..max). @return messages or an error. */
 static int pull(struct shmq_rconsumer *cs, uint32_t qi, struct shmq_msg_view *out, unsigned max,
 		uint64_t wait_ns)
 {
 	struct rqueue *q = &cs->q[qi];
+	uint64_t first = q->next;
+	if (!q->positioned) {
+		int src = start_offset(cs, qi, &first);
+		if (src < 0)
+			return src;
+	}
 	struct shmq_net_pull p = {
 		.queue = qi,
 		.max_bytes = PULL_BYTES,
-		.offset = q->positioned ? q->next : SHMQ_NET_OFFSET_COMMITTED,
+		.offset = first,
 		.max_msgs = max < SHMQ_NET_BATCH_MAX ? max : SHMQ_NET_BATCH_MAX,
 		.timeout_ms = (uint32_t)((wait_ns + 999999u) / 1000000u),
 	};
@@ -476,8 +518,8 @@ int shmq_rconsumer_open(struct shmq_remote *r, const struct shmq_consumer_opts *
 	if (!o.group || !o.topic || (unsigned)o.mode > SHMQ_CONSUME_BROADCASTING ||
 	    (unsigned)o.start > SHMQ_START_TIMESTAMP)
 		return -EINVAL;
-	if (o.start == SHMQ_START_LATEST || o.start == SHMQ_START_TIMESTAMP) {
-		shmq_cli_set_error("remote: SHMQ_START_LATEST/TIMESTAMP are not supported remotely");
+	if (o.start == SHMQ_START_TIMESTAMP) {
+		shmq_cli_set_error("remote: SHMQ_START_TIMESTAMP is not supported remotely");
 		return -ENOTSUP;
 	}
 	if (!o.retry_delay_ns)

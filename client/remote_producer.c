@@ -13,10 +13,17 @@
  *  - The I/O thread takes the whole FIFO, sends one PRODUCE per queue run
  *    in FIFO order and completes the items in order, so completions of one
  *    queue run in send order, and per-queue order holds per sending thread.
- *  - Sequences (RM4) are the I/O thread's alone: it patches producer_seq
- *    into each encoded message when it assigns it to a batch. One request
- *    is in flight at a time (the endpoint's call is synchronous); batching
- *    makes up for it.
+ *  - Caller runs: a synchronous send that finds the FIFO empty and nobody
+ *    draining sends its own PRODUCE on its own thread (drain() below), so a
+ *    lone sender pays no hand-off to the I/O thread and back: each is a
+ *    futex wake-up, 26-27 us when it crosses vCPUs on the 2-vCPU VMs we
+ *    measure on, which was most of a remote send's round trip.
+ *  - `draining` (under mu) says who owns the session, the sequence counter
+ *    and the body buffer (the "drainer only" fields): the I/O thread or one
+ *    caller-runs sender, never both. Sequences (RM4) are the drainer's
+ *    alone: it patches producer_seq into each encoded message when it
+ *    assigns it to a batch. One request is in flight at a time (the
+ *    endpoint's call is synchronous); batching makes up for it.
  *
  * ## Failures
  *  - SHMQ_ESEQGAP: the broker expects an earlier sequence (it lost messages
@@ -45,6 +52,12 @@
 /* Request budget: messages stop joining a batch past this many body bytes
  * (a batch always takes its first message). */
 #define BATCH_BYTES (1u << 20)
+/* Async sends not yet sent: past this many encoded bytes a sender waits up
+ * to send_timeout_ns, then gets SHMQ_BACK_PRESSURED, as a local sender does
+ * at a full ring: a producer faster than the network must not grow the
+ * process without bound. 64 MiB is ~64 full PRODUCEs. */
+#define PENDING_BYTES_MAX (64ull << 20)
+#define SEND_TIMEOUT_DEFAULT_NS 3000000000ull
 #define GAP_RETRIES 4
 
 static_assert(sizeof(struct shmq_prop) == sizeof(struct shmq_ringmsg_prop), "struct shmq_prop is a ringmsg prop");
@@ -79,7 +92,7 @@ struct shmq_rproducer {
 	uint64_t host;
 	_Atomic uint32_t rr;
 	_Atomic uint32_t nq;     /* 0 until the first PRODUCE_ACK (RM4) */
-	/* I/O thread only: */
+	/* drainer only (the I/O thread, or a caller-runs sender; see `draining`): */
 	struct shmq_rconn k;
 	uint64_t next_seq;       /* of the (producer, topic) stream (RM4) */
 	uint8_t *body;
@@ -88,8 +101,11 @@ struct shmq_rproducer {
 	pthread_mutex_t mu;
 	pthread_cond_t work;     /* items queued, or stop */
 	pthread_cond_t idle;     /* npending dropped to 0 */
+	pthread_cond_t room;     /* pending_bytes dropped below PENDING_BYTES_MAX */
 	struct item *head, *tail;
 	uint64_t npending;
+	uint64_t pending_bytes;  /* encoded bytes of the npending items */
+	bool draining;           /* a thread is in drain(): it owns the drainer-only fields */
 	bool stop;
 	pthread_t thread;
 };
@@ -148,6 +164,16 @@ static int learn_queues(struct shmq_rproducer *p, uint32_t queue, uint32_t queue
 	return 0;
 }
 
+/* The producer's delivery level as the PRODUCE's acknowledgement level. */
+static uint32_t net_delivery(enum shmq_delivery d)
+{
+	switch (d) {
+	case SHMQ_DELIVERY_RING: return SHMQ_NET_DELIVERY_RING;
+	case SHMQ_DELIVERY_DURABLE: return SHMQ_NET_DELIVERY_DURABLE;
+	default: return SHMQ_NET_DELIVERY_PERSISTED;
+	}
+}
+
 /*
  * Send items b[0..n) (one queue, or QUEUE_ANY with one hint) as one PRODUCE
  * and set their status and results. Returns 0 when every item got its
@@ -160,7 +186,8 @@ static int produce(struct shmq_rproducer *p, struct item **b, unsigned n)
 		uint64_t first = p->next_seq;
 		struct shmq_net_produce_hdr h = { .queue = queue, .count = n, .producer_id = p->id,
 						  .first_seq = first,
-						  .selector_hint = queue == SHMQ_NET_QUEUE_ANY ? b[0]->hint : 0 };
+						  .selector_hint = queue == SHMQ_NET_QUEUE_ANY ? b[0]->hint : 0,
+						  .delivery = net_delivery(p->o.delivery) };
 		memcpy(h.topic, p->topic, sizeof(h.topic));
 		size_t need = sizeof(h);
 		for (unsigned i = 0; i < n; i++)
@@ -227,14 +254,20 @@ static bool same_queue(const struct item *a, const struct item *b)
 static void drain(struct shmq_rproducer *p, struct item *list)
 {
 	struct item *b[SHMQ_NET_BATCH_MAX];
+	uint32_t resolved = 0;
 	while (list) {
 		/* acquire: pairs with the release in learn_queues() (same thread:
 		 * any order would do) */
 		uint32_t nq = atomic_load_explicit(&p->nq, memory_order_acquire);
-		if (nq)
+		/* once per count learnt, not per batch: the list can hold
+		 * hundreds of thousands of async sends (a walk per batch made
+		 * draining quadratic: the top of the client's profile) */
+		if (nq && nq != resolved) {
 			for (struct item *it = list; it; it = it->next)
 				if (it->queue == SHMQ_NET_QUEUE_ANY)
 					it->queue = (uint32_t)(it->hint % nq); /* as the broker would */
+			resolved = nq;
+		}
 		/* the first item's queue, and every later item of the same
 		 * queue, in order, within the budget */
 		unsigned n = 0;
@@ -263,6 +296,9 @@ static void drain(struct shmq_rproducer *p, struct item *list)
 			complete(p, b[i]);
 		pthread_mutex_lock(&p->mu);
 		p->npending -= n;
+		p->pending_bytes -= bytes;
+		if (p->pending_bytes < PENDING_BYTES_MAX)
+			pthread_cond_broadcast(&p->room);
 		if (p->npending == 0)
 			pthread_cond_broadcast(&p->idle);
 		pthread_mutex_unlock(&p->mu);
@@ -274,15 +310,17 @@ static void *io_main(void *arg)
 	struct shmq_rproducer *p = arg;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->head && !p->stop)
+		while ((!p->head || p->draining) && !(p->stop && !p->draining && !p->head))
 			pthread_cond_wait(&p->work, &p->mu);
 		if (!p->head)
 			break; /* stop, and everything sent */
 		struct item *list = p->head;
 		p->head = p->tail = NULL;
+		p->draining = true;
 		pthread_mutex_unlock(&p->mu);
 		drain(p, list);
 		pthread_mutex_lock(&p->mu);
+		p->draining = false;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -360,6 +398,8 @@ static void enqueue(struct shmq_rproducer *p, struct item *first, struct item *l
 		p->head = first;
 	p->tail = last;
 	p->npending += n;
+	for (struct item *it = first; it; it = it->next)
+		p->pending_bytes += it->len;
 	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -404,7 +444,24 @@ int shmq_rproducer_send_batch(struct shmq_rproducer *p, const struct shmq_messag
 		pthread_cond_destroy(&w.cond);
 		return rc;
 	}
-	enqueue(p, first, last, n);
+	pthread_mutex_lock(&p->mu);
+	if (!p->head && !p->draining && !p->stop) {
+		/* caller runs (see the file comment) */
+		p->draining = true;
+		p->npending += n;
+		for (struct item *it = first; it; it = it->next)
+			p->pending_bytes += it->len;
+		pthread_mutex_unlock(&p->mu);
+		drain(p, first);
+		pthread_mutex_lock(&p->mu);
+		p->draining = false;
+		if (p->head || p->stop)
+			pthread_cond_signal(&p->work); /* queued meanwhile: the I/O thread's now */
+		pthread_mutex_unlock(&p->mu);
+	} else {
+		pthread_mutex_unlock(&p->mu);
+		enqueue(p, first, last, n);
+	}
 	pthread_mutex_lock(&p->mu);
 	while (w.left > 0)
 		pthread_cond_wait(&w.cond, &p->mu); /* the I/O thread completes every item (bounded by RM2) */
@@ -421,6 +478,24 @@ int shmq_rproducer_send(struct shmq_rproducer *p, const struct shmq_message *m, 
 	return rc < 0 ? rc : 0;
 }
 
+/* An async sender waits while PENDING_BYTES_MAX bytes are unsent. 0 or -ETIMEDOUT. */
+static int wait_room(struct shmq_rproducer *p)
+{
+	int rc = 0;
+	pthread_mutex_lock(&p->mu);
+	if (p->pending_bytes >= PENDING_BYTES_MAX) {
+		struct timespec ts;
+		uint64_t t = p->o.send_timeout_ns ? p->o.send_timeout_ns : SEND_TIMEOUT_DEFAULT_NS;
+		shmq_mono_deadline(&ts, t < 3600000000000ull ? t : 3600000000000ull);
+		while (p->pending_bytes >= PENDING_BYTES_MAX && rc == 0)
+			rc = pthread_cond_timedwait(&p->room, &p->mu, &ts) == ETIMEDOUT ? -ETIMEDOUT : 0;
+		if (p->pending_bytes < PENDING_BYTES_MAX)
+			rc = 0;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
 int shmq_rproducer_send_async(struct shmq_rproducer *p, const struct shmq_message *m, shmq_send_cb cb, void *arg)
 {
 	if (!p || !m || !cb)
@@ -433,6 +508,11 @@ int shmq_rproducer_send_async(struct shmq_rproducer *p, const struct shmq_messag
 		return rc;
 	it->cb = cb;
 	it->arg = arg;
+	if (wait_room(p) < 0) {
+		free(it->enc);
+		free(it);
+		return SHMQ_BACK_PRESSURED;
+	}
 	enqueue(p, it, it, 1);
 	return 0;
 }
@@ -495,6 +575,7 @@ int shmq_rproducer_open(struct shmq_remote *r, const struct shmq_producer_opts *
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->idle, &ca);
+	pthread_cond_init(&p->room, &ca);
 	pthread_condattr_destroy(&ca);
 	rc = shmq_rconn_init(r, &p->k);
 	if (rc == 0)
@@ -503,6 +584,7 @@ int shmq_rproducer_open(struct shmq_remote *r, const struct shmq_producer_opts *
 		shmq_rconn_fini(&p->k);
 		pthread_cond_destroy(&p->work);
 		pthread_cond_destroy(&p->idle);
+		pthread_cond_destroy(&p->room);
 		pthread_mutex_destroy(&p->mu);
 		free(p);
 		return rc;
@@ -524,6 +606,7 @@ void shmq_rproducer_close(struct shmq_rproducer *p)
 	free(p->body);
 	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->idle);
+	pthread_cond_destroy(&p->room);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }

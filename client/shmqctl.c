@@ -12,7 +12,7 @@
 #include "client/shmqctl.h"
 
 static const char *const usage_main =
-	"usage: shmqctl [--socket PATH] [--json] COMMAND [ARGS...]\n"
+	"usage: shmqctl [--socket PATH | --broker URL] [--json] COMMAND [ARGS...]\n"
 	"\n"
 	"Administer and use a shmq broker (shmqd) through libshmq.\n"
 	"\n"
@@ -32,6 +32,12 @@ static const char *const usage_main =
 	"options (anywhere on the line):\n"
 	"  --socket PATH   broker control socket (default: $SHMQ_SOCKET, else\n"
 	"                  $XDG_RUNTIME_DIR/shmq/shmqd.sock, else /tmp/shmq-<uid>/shmqd.sock)\n"
+	"  --broker URL    a remote broker's port, udp://HOST:PORT (or a socket PATH, as\n"
+	"                  --socket); topic, status, group, send and consume work remotely,\n"
+	"                  query does not (it reads the broker's commitlog files)\n"
+	"  --principal NAME  remote: who to authenticate as (default: $SHMQ_PRINCIPAL,\n"
+	"                  else the user's name; the broker's ACL decides by it)\n"
+	"  --secret-file PATH  remote: the broker's shared secret (default: $SHMQ_SECRET_FILE)\n"
 	"  --json          one JSON document on stdout, for scripts\n"
 	"  --help          help (after a command: that command's help)\n"
 	"\n"
@@ -128,17 +134,21 @@ void ctl_help(FILE *f, const char *cmd)
 
 static const struct option common_opts[] = {
 	{ "socket", required_argument, NULL, CTL_OPT_SOCKET },
+	{ "broker", required_argument, NULL, CTL_OPT_BROKER },
+	{ "principal", required_argument, NULL, CTL_OPT_PRINCIPAL },
+	{ "secret-file", required_argument, NULL, CTL_OPT_SECRET_FILE },
 	{ "json", no_argument, NULL, CTL_OPT_JSON },
 	{ "help", no_argument, NULL, CTL_OPT_HELP },
 };
+#define COMMON_OPTS (sizeof(common_opts) / sizeof(common_opts[0]))
 
 void ctl_options(const struct option *local, struct option *out)
 {
 	size_t n = 0;
 
-	for (; local && local[n].name && n < CTL_MAX_OPTS - 4; n++)
+	for (; local && local[n].name && n < CTL_MAX_OPTS - 1 - COMMON_OPTS; n++)
 		out[n] = local[n];
-	for (size_t i = 0; i < sizeof(common_opts) / sizeof(common_opts[0]); i++)
+	for (size_t i = 0; i < COMMON_OPTS; i++)
 		out[n++] = common_opts[i];
 	out[n] = (struct option){ 0 };
 }
@@ -150,7 +160,14 @@ int ctl_getopt(struct ctl *ctl, int argc, char **argv, const char *shortopts,
 		int c = getopt_long(argc, argv, shortopts, longopts, NULL);
 		switch (c) {
 		case CTL_OPT_SOCKET:
+		case CTL_OPT_BROKER:
 			ctl->socket = optarg;
+			continue;
+		case CTL_OPT_PRINCIPAL:
+			ctl->principal = optarg;
+			continue;
+		case CTL_OPT_SECRET_FILE:
+			ctl->secret_file = optarg;
 			continue;
 		case CTL_OPT_JSON:
 			ctl->json = true;
@@ -195,7 +212,11 @@ int ctl_connect(struct ctl *ctl)
 {
 	if (ctl->client)
 		return CTL_EXIT_OK;
-	int r = shmq_client_open(ctl->socket, NULL, &ctl->client);
+	/* the remote-only options; a local client ignores them */
+	const char *principal = ctl->principal ? ctl->principal : getenv("SHMQ_PRINCIPAL");
+	SHMQ_CLIENT_OPTS(o, .principal = principal && principal[0] ? principal : NULL,
+			 .secret_file = ctl->secret_file);
+	int r = shmq_client_open(ctl->socket, &o, &ctl->client);
 	if (r < 0) {
 		ctl->client = NULL;
 		return ctl_fail(r, "cannot connect to the broker at %s",

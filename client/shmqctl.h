@@ -40,11 +40,16 @@ enum {
 	CTL_OPT_SOCKET = 0x100,
 	CTL_OPT_JSON,
 	CTL_OPT_HELP,
+	CTL_OPT_BROKER,      /* --broker URL|PATH: the same as --socket, named for remote brokers */
+	CTL_OPT_PRINCIPAL,   /* remote brokers: the HELLO principal */
+	CTL_OPT_SECRET_FILE, /* remote brokers: the shared secret */
 	CTL_OPT_FIRST_LOCAL = 0x200, /* commands number their own options from here */
 };
 
 struct ctl {
-	const char *socket;  /* NULL: the default broker of this user */
+	const char *socket;  /* NULL: the default broker of this user; udp:// or dpdk://: remote */
+	const char *principal;   /* remote: NULL = env SHMQ_PRINCIPAL, else the user's name */
+	const char *secret_file; /* remote: NULL = env SHMQ_SECRET_FILE */
 	bool json;
 	shmq_client_t *client; /* opened lazily by ctl_connect() */
 };
@@ -53,7 +58,8 @@ struct ctl {
 typedef int (*ctl_cmd_fn)(struct ctl *ctl, int argc, char **argv);
 
 /** Every command's options: its own @p local (may be NULL) followed by the
- * common --socket, --json, --help; @p out must hold CTL_MAX_OPTS entries. */
+ * common --socket/--broker, --principal, --secret-file, --json, --help;
+ * @p out must hold CTL_MAX_OPTS entries. */
 #define CTL_MAX_OPTS 32
 void ctl_options(const struct option *local, struct option *out);
 

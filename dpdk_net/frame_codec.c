@@ -16,6 +16,7 @@ bool shmq_net_type_is_response(unsigned type)
 	case SHMQ_NET_COMMIT_ACK:
 	case SHMQ_NET_JOIN_ACK:
 	case SHMQ_NET_ERROR:
+	case SHMQ_NET_ADMIN_RESP:
 		return true;
 	default:
 		return false;
@@ -31,6 +32,7 @@ const char *shmq_net_type_name(unsigned type)
 		[SHMQ_NET_COMMIT] = "COMMIT", [SHMQ_NET_COMMIT_ACK] = "COMMIT_ACK",
 		[SHMQ_NET_JOIN] = "JOIN", [SHMQ_NET_JOIN_ACK] = "JOIN_ACK",
 		[SHMQ_NET_HEARTBEAT] = "HEARTBEAT", [SHMQ_NET_ERROR] = "ERROR",
+		[SHMQ_NET_ADMIN] = "ADMIN", [SHMQ_NET_ADMIN_RESP] = "ADMIN_RESP",
 	};
 	if (type == 0 || type > SHMQ_NET_TYPE_MAX)
 		return "UNKNOWN";
@@ -232,6 +234,22 @@ static bool group_ok(const struct shmq_net_group *g, bool join)
 	return g->mode == 0 && g->member_id != 0;
 }
 
+/* ADMIN / ADMIN_RESP: the envelope of one control message (frame_layout.h);
+ * its body is the ctl codec's to validate, at the receiver. */
+static bool admin_ok(const uint8_t *b, size_t len, bool resp)
+{
+	struct shmq_ctl_hdr h;
+	if (len < SHMQ_NET_ADMIN_MIN || len > SHMQ_NET_ADMIN_MAX)
+		return false;
+	memcpy(&h, b, sizeof(h));
+	if (h.magic != SHMQ_CTL_MAGIC || h.version != SHMQ_CTL_VERSION || h.length != len - sizeof(h))
+		return false;
+	/* no fd crosses the network; the direction is the frame type's */
+	if (h.flags & SHMQ_CTL_F_HAS_FD)
+		return false;
+	return ((h.flags & SHMQ_CTL_F_RESPONSE) != 0) == resp;
+}
+
 int shmq_net_body_check(unsigned type, const void *body, size_t len)
 {
 	const uint8_t *b = body;
@@ -265,7 +283,8 @@ int shmq_net_body_check(unsigned type, const void *body, size_t len)
 		if (len < sizeof(h))
 			return -EBADMSG;
 		memcpy(&h, b, sizeof(h));
-		if (!name_ok(h.topic) || h.count == 0 || h.count > SHMQ_NET_BATCH_MAX || h.producer_id == 0)
+		if (!name_ok(h.topic) || h.count == 0 || h.count > SHMQ_NET_BATCH_MAX || h.producer_id == 0 ||
+		    h.delivery > SHMQ_NET_DELIVERY_MAX || h.reserved != 0)
 			return -EBADMSG;
 		/* the hint only means something when the broker picks the queue */
 		if (h.queue != SHMQ_NET_QUEUE_ANY && (h.queue >= SHMQ_NET_QUEUES_MAX || h.selector_hint != 0))
@@ -375,6 +394,9 @@ int shmq_net_body_check(unsigned type, const void *body, size_t len)
 			return -EBADMSG;
 		return 0;
 	}
+	case SHMQ_NET_ADMIN:
+	case SHMQ_NET_ADMIN_RESP:
+		return admin_ok(b, len, type == SHMQ_NET_ADMIN_RESP) ? 0 : -EBADMSG;
 	default:
 		return -EBADMSG;
 	}

@@ -18,7 +18,10 @@
  *    limits, entries that tile the body exactly with zero padding, every
  *    ringmsg decodable (common/ringmsg.h) and carrying the batch's producer
  *    id and consecutive sequences, queue offsets strictly increasing, the
- *    invariants stated in the layout comments.
+ *    invariants stated in the layout comments. ADMIN / ADMIN_RESP: only the
+ *    envelope of the control message inside (length bounds, ctl magic,
+ *    version, header length, direction flags, never HAS_FD); the receiver
+ *    decodes it with shmq_ctl_decode() (common/ctl_codec.h).
  * No function trusts a byte it did not just write; all are reentrant.
  *
  * Bodies are little-endian and the layout structs are their host form on the

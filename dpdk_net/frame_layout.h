@@ -45,7 +45,8 @@
 #include "common/ctl_layout.h"
 
 #define SHMQ_NET_MAGIC   0x544e5153u /* "SQNT" in memory order */
-#define SHMQ_NET_VERSION 1u
+/* 2: PRODUCE carries the acknowledgement level (delivery, reserved). */
+#define SHMQ_NET_VERSION 2u
 
 #define SHMQ_NET_HDR_LEN 48u
 /* Largest message body (reassembled); bounds every allocation a peer causes. */
@@ -86,7 +87,9 @@ enum shmq_net_type {
 	SHMQ_NET_JOIN_ACK = 10,      /* also the HEARTBEAT answer */
 	SHMQ_NET_HEARTBEAT = 11,
 	SHMQ_NET_ERROR = 12,         /* response to any request */
-	SHMQ_NET_TYPE_MAX = SHMQ_NET_ERROR,
+	SHMQ_NET_ADMIN = 13,         /* one control-protocol request (below) */
+	SHMQ_NET_ADMIN_RESP = 14,    /* its control-protocol answer */
+	SHMQ_NET_TYPE_MAX = SHMQ_NET_ADMIN_RESP,
 };
 
 enum shmq_net_flags {
@@ -186,14 +189,27 @@ struct shmq_net_produce_hdr {
 	uint64_t selector_hint; /* sharding-key hash for QUEUE_ANY; else 0 */
 	uint64_t producer_id;   /* non-zero */
 	uint64_t first_seq;
+	uint32_t delivery;      /* enum shmq_net_delivery: when the ack leaves */
+	uint32_t reserved;      /* 0 */
 };
-SHMQ_ASSERT_SIZE(struct shmq_net_produce_hdr, 160);
+SHMQ_ASSERT_SIZE(struct shmq_net_produce_hdr, 168);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_hdr, topic, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_hdr, queue, 128);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_hdr, count, 132);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_hdr, selector_hint, 136);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_hdr, producer_id, 144);
 SHMQ_ASSERT_OFFSET(struct shmq_net_produce_hdr, first_seq, 152);
+SHMQ_ASSERT_OFFSET(struct shmq_net_produce_hdr, delivery, 160);
+SHMQ_ASSERT_OFFSET(struct shmq_net_produce_hdr, reserved, 164);
+
+/* PRODUCE_ACK leaves when the batch is (a zeroed header asks for PERSISTED,
+ * the level of protocol version 1): */
+enum shmq_net_delivery {
+	SHMQ_NET_DELIVERY_PERSISTED = 0, /* in the commitlog; results carry offsets */
+	SHMQ_NET_DELIVERY_RING = 1,      /* in the queue's ring; offsets SHMQ_OFFSET_UNKNOWN */
+	SHMQ_NET_DELIVERY_DURABLE = 2,   /* flushed to disk; results carry offsets */
+	SHMQ_NET_DELIVERY_MAX = SHMQ_NET_DELIVERY_DURABLE,
+};
 
 /* PRODUCE_ACK: header then `count` results (count = the request's count when
  * status = 0, else 0). On SHMQ_ESEQGAP, next_seq is the sequence the broker
@@ -334,6 +350,28 @@ SHMQ_ASSERT_SIZE(struct shmq_net_error, 128);
 SHMQ_ASSERT_OFFSET(struct shmq_net_error, status, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_net_error, reserved, 4);
 SHMQ_ASSERT_OFFSET(struct shmq_net_error, message, 8);
+
+/* ADMIN and ADMIN_RESP: the body is exactly one whole message of the local
+ * control protocol (common/ctl_layout.h: its 24-byte header, then its body),
+ * SHMQ_NET_ADMIN_MIN..SHMQ_CTL_MSG_MAX bytes; no fd ever rides along.
+ *
+ *   0                          24                              len
+ *   +--------------------------+-------------------------------+
+ *   | ctl header (magic SQCT,  | ctl body of (type, direction) |
+ *   | length = len - 24, id)   |                               |
+ *   +--------------------------+-------------------------------+
+ *
+ * The frame codec checks the envelope only: the length bounds, the ctl
+ * magic and version, the ctl header's length = len - 24, and the direction
+ * (ADMIN carries a request: no RESPONSE and no HAS_FD flag; ADMIN_RESP a
+ * response without HAS_FD). The receiver runs the ctl codec on the whole
+ * message (shmq_ctl_decode) before using a byte of it. The ctl header's
+ * request id is the caller's and is echoed by the answer; the broker serves
+ * only the fd-free, session-free types (docs/protocol.md "ADMIN") and
+ * answers any other with a ctl ERROR -EOPNOTSUPP inside ADMIN_RESP. */
+#define SHMQ_NET_ADMIN_MIN ((uint32_t)sizeof(struct shmq_ctl_hdr))
+#define SHMQ_NET_ADMIN_MAX SHMQ_CTL_MSG_MAX
+static_assert(SHMQ_NET_ADMIN_MAX <= SHMQ_NET_MSG_MAX, "a control message fits a network message");
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire format is little-endian");
 static_assert(SHMQ_NET_HDR_LEN % 8 == 0, "a payload starts 8-aligned after the header");

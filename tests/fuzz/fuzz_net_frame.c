@@ -8,13 +8,19 @@
  *  - a decoded frame feeds the reassembler without error other than the
  *    documented ones, and a one-frame message completes at once;
  *  - the same bytes read as a body of the type named by the first byte: a
- *    body that checks yields exactly `count` entries through the iterator.
+ *    body that checks yields exactly `count` entries through the iterator;
+ *    an ADMIN / ADMIN_RESP body is then decoded by the control codec, as
+ *    the receiver does, and the two agree: the envelope check accepts every
+ *    control message of its direction the codec accepts (without HAS_FD),
+ *    and nothing the codec accepts behind a passed envelope has another
+ *    direction or an fd.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ctl_codec.h"
 #include "dpdk_net/frame_codec.h"
 #include "dpdk_net/reasm.h"
 
@@ -58,6 +64,19 @@ static void check_frame(const uint8_t *buf, size_t size)
 	shmq_net_reasm_destroy(r);
 }
 
+/* ADMIN bodies: the frame codec's envelope check against the ctl codec. */
+static void check_admin(unsigned type, const uint8_t *b, size_t len)
+{
+	static struct shmq_ctl_msg m; /* ~33 KiB: off the stack */
+	bool resp = type == SHMQ_NET_ADMIN_RESP;
+	bool envelope = shmq_net_body_check(type, b, len) == 0;
+	if (shmq_ctl_decode(b, len, &m) != 0)
+		return;
+	bool fits = !(m.flags & SHMQ_CTL_F_HAS_FD) && ((m.flags & SHMQ_CTL_F_RESPONSE) != 0) == resp;
+	if (envelope != fits)
+		abort();
+}
+
 static void check_body(const uint8_t *data, size_t size)
 {
 	if (size == 0)
@@ -69,6 +88,8 @@ static void check_body(const uint8_t *data, size_t size)
 	if (!b)
 		return;
 	memcpy(b, data + 1, len);
+	if (type == SHMQ_NET_ADMIN || type == SHMQ_NET_ADMIN_RESP)
+		check_admin(type, b, len);
 	if (shmq_net_body_check(type, b, len) == 0 &&
 	    (type == SHMQ_NET_PRODUCE || type == SHMQ_NET_PULL_RESP)) {
 		union {

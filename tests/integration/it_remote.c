@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@
 
 #include "client/client_int.h"
 #include "client/remote.h"
+#include "shmq/admin.h"
 #include "shmq/shmq.h"
 #include "tests/integration/itest_cmocka.h"
 
@@ -382,7 +384,7 @@ static void test_remote_one_mib_message_is_fragmented_and_reassembled(void **sta
 	itest_body_fill(body, len, 7, 0, 1);
 	shmq_client_t *c = remote_client(2000000000ull);
 	shmq_consumer_t *cs = remote_consumer(c, "g-big", "big", false);
-	SHMQ_PRODUCER_OPTS(po, .topic = "big");
+	SHMQ_PRODUCER_OPTS(po, .topic = "big", .delivery = SHMQ_DELIVERY_PERSISTED);
 	shmq_producer_t *p;
 	assert_int_equal(shmq_producer_open(c, &po, &p), 0);
 	struct shmq_message m = { .body = body, .body_len = len, .keys = "big" };
@@ -442,7 +444,7 @@ static void test_remote_ten_percent_loss_loses_and_duplicates_nothing(void **sta
 	struct prod_arg pa[2];
 	pthread_t th[2];
 	for (uint32_t i = 0; i < 2; i++) {
-		SHMQ_PRODUCER_OPTS(po, .topic = "loss", .select = SHMQ_SELECT_HASH);
+		SHMQ_PRODUCER_OPTS(po, .topic = "loss", .select = SHMQ_SELECT_HASH, .delivery = SHMQ_DELIVERY_PERSISTED);
 		memset(&pa[i], 0, sizeof(pa[i]));
 		pa[i].b = &b;
 		pa[i].producer = i;
@@ -483,7 +485,7 @@ static void test_remote_client_resumes_after_broker_restart(void **state)
 	shmq_consumer_t *cs = remote_consumer(c, "g-restart", "restart", false);
 	_Atomic bool stop = false;
 	struct prod_arg pa = { .b = &b, .producer = 0, .mode = 0, .stop = &stop };
-	SHMQ_PRODUCER_OPTS(po, .topic = "restart", .select = SHMQ_SELECT_HASH);
+	SHMQ_PRODUCER_OPTS(po, .topic = "restart", .select = SHMQ_SELECT_HASH, .delivery = SHMQ_DELIVERY_PERSISTED);
 	assert_int_equal(shmq_producer_open(c, &po, &pa.p), 0);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, producer_main, &pa), 0);
@@ -588,7 +590,7 @@ static void test_remote_group_members_split_the_queues_without_duplicates(void *
 	assert_true(na > 0 && nb > 0);
 	assert_int_equal(na + nb, QUEUES);
 	struct prod_arg pa = { .b = &b, .producer = 0, .mode = 0 };
-	SHMQ_PRODUCER_OPTS(po, .topic = "split", .select = SHMQ_SELECT_HASH);
+	SHMQ_PRODUCER_OPTS(po, .topic = "split", .select = SHMQ_SELECT_HASH, .delivery = SHMQ_DELIVERY_PERSISTED);
 	assert_int_equal(shmq_producer_open(c, &po, &pa.p), 0);
 	producer_main(&pa);
 	assert_int_equal(pa.err, 0);
@@ -656,7 +658,7 @@ static void test_remote_push_consumer_redelivers_a_failed_message_in_order(void 
 	assert_int_equal(shmq_consumer_open(c, &co, &cs), 0);
 	assert_int_equal(shmq_consumer_poll(cs, NULL, 0, 0), -EINVAL); /* push consumers are not polled */
 	struct prod_arg pa = { .b = &ps.b, .producer = 0, .mode = 0 };
-	SHMQ_PRODUCER_OPTS(po, .topic = "push", .select = SHMQ_SELECT_HASH);
+	SHMQ_PRODUCER_OPTS(po, .topic = "push", .select = SHMQ_SELECT_HASH, .delivery = SHMQ_DELIVERY_PERSISTED);
 	assert_int_equal(shmq_producer_open(c, &po, &pa.p), 0);
 	producer_main(&pa);
 	assert_int_equal(pa.err, 0);
@@ -683,6 +685,111 @@ static void test_remote_push_consumer_redelivers_a_failed_message_in_order(void 
 /* A client holding another secret gets no session; a world-readable
  * secret file is refused before anything is sent; dpdk:// without
  * opts.dpdk_ip says so. */
+/* A remote send returns at its producer's delivery level, as a local one
+ * does: RING once the broker wrote it into the ring (offsets unknown),
+ * PERSISTED with its offsets, DURABLE only once the commitlog was flushed
+ * past it. */
+static void test_remote_send_returns_at_the_producers_delivery_level(void **state)
+{
+	(void)state;
+	shmq_client_t *lc = itest_connect(&broker);
+	assert_int_equal(shmq_topic_create(lc, "levels", 1, NULL), 0);
+	shmq_client_t *c = remote_client(2000000000ull);
+	const enum shmq_delivery level[] = { SHMQ_DELIVERY_RING, SHMQ_DELIVERY_PERSISTED, SHMQ_DELIVERY_DURABLE };
+	for (unsigned i = 0; i < 3; i++) {
+		SHMQ_PRODUCER_OPTS(po, .topic = "levels", .delivery = level[i]);
+		shmq_producer_t *p;
+		assert_int_equal(shmq_producer_open(c, &po, &p), 0);
+		char body[24];
+		snprintf(body, sizeof(body), "level %u", i);
+		struct shmq_message m = { .body = body, .body_len = (uint32_t)strlen(body) };
+		struct shmq_send_result r;
+		assert_int_equal(shmq_producer_send(p, &m, &r), 0);
+		if (level[i] == SHMQ_DELIVERY_RING) {
+			assert_true(r.queue_offset == SHMQ_OFFSET_UNKNOWN && r.store_offset == SHMQ_OFFSET_UNKNOWN);
+		} else {
+			assert_int_equal(r.queue_offset, i);
+			assert_int_not_equal(r.store_offset, SHMQ_OFFSET_UNKNOWN);
+		}
+		if (level[i] == SHMQ_DELIVERY_DURABLE) {
+			struct shmq_broker_status st;
+			assert_int_equal(shmq_admin_status(lc, &st), 0);
+			assert_true(st.commitlog_flushed_offset > r.store_offset);
+		}
+		shmq_producer_close(p);
+	}
+	/* all three stored, in send order */
+	shmq_consumer_t *cs = remote_consumer(c, "g-levels", "levels", false);
+	struct shmq_msg_view v[4];
+	unsigned got = 0;
+	uint64_t end = itest_now_ns() + 20000000000ull;
+	while (got < 3 && itest_now_ns() < end) {
+		int n = shmq_consumer_poll(cs, v, 4, 200000000ull);
+		assert_true(n >= 0);
+		for (int k = 0; k < n; k++, got++) {
+			char want[24];
+			snprintf(want, sizeof(want), "level %u", got);
+			assert_int_equal(v[k].body_len, strlen(want));
+			assert_memory_equal(v[k].body, want, strlen(want));
+			assert_int_equal(v[k].queue_offset, got);
+		}
+	}
+	assert_int_equal(got, 3);
+	shmq_consumer_close(cs);
+	shmq_client_close(c);
+	shmq_client_close(lc);
+}
+
+static _Atomic uint64_t bp_ok, bp_failed;
+
+static void bp_done(void *arg, int status, const struct shmq_send_result *res)
+{
+	(void)arg;
+	(void)res;
+	/* relaxed: counters read after shmq_producer_flush() */
+	atomic_fetch_add_explicit(status == 0 ? &bp_ok : &bp_failed, 1, memory_order_relaxed);
+}
+
+/* A producer that outruns the network is back-pressured as a local one is
+ * at a full ring: while the broker does not answer, async sends are taken
+ * until 64 MiB wait unsent, then each waits send_timeout_ns and returns
+ * SHMQ_BACK_PRESSURED; everything taken is stored once the broker answers. */
+static void test_remote_async_sends_are_back_pressured_while_the_broker_is_stalled(void **state)
+{
+	(void)state;
+	shmq_client_t *lc = itest_connect(&broker);
+	assert_int_equal(shmq_topic_create(lc, "bp", 1, NULL), 0);
+	shmq_client_close(lc);
+	shmq_client_t *c = remote_client(20000000000ull);
+	SHMQ_PRODUCER_OPTS(po, .topic = "bp", .delivery = SHMQ_DELIVERY_PERSISTED, .send_timeout_ns = 200000000ull);
+	shmq_producer_t *p;
+	assert_int_equal(shmq_producer_open(c, &po, &p), 0);
+	uint32_t len = 1u << 20;
+	uint8_t *body = calloc(1, len);
+	assert_non_null(body);
+	struct shmq_message m = { .body = body, .body_len = len };
+	atomic_store(&bp_ok, 0);
+	atomic_store(&bp_failed, 0);
+	assert_int_equal(kill(broker.pid, SIGSTOP), 0);
+	unsigned taken = 0;
+	int rc;
+	uint64_t t0 = itest_now_ns();
+	while ((rc = shmq_producer_send_async(p, &m, bp_done, NULL)) == 0 && taken < 1000)
+		taken++;
+	uint64_t waited = itest_now_ns() - t0;
+	assert_int_equal(kill(broker.pid, SIGCONT), 0);
+	fprintf(stderr, "back-pressure after %u messages of 1 MiB\n", taken);
+	assert_int_equal(rc, SHMQ_BACK_PRESSURED);
+	assert_true(taken >= 60 && taken <= 70); /* 64 MiB of encoded messages */
+	assert_true(waited >= 200000000ull);      /* the last send waited its timeout */
+	assert_int_equal(shmq_producer_flush(p, 60000000000ull), 0);
+	assert_int_equal(atomic_load(&bp_failed), 0);
+	assert_int_equal(atomic_load(&bp_ok), taken);
+	shmq_producer_close(p);
+	shmq_client_close(c);
+	free(body);
+}
+
 static void test_remote_forged_secret_is_refused(void **state)
 {
 	(void)state;
@@ -711,6 +818,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_remote_forged_secret_is_refused),
 		cmocka_unit_test(test_remote_round_trip_keeps_order_per_key),
+		cmocka_unit_test(test_remote_send_returns_at_the_producers_delivery_level),
+		cmocka_unit_test(test_remote_async_sends_are_back_pressured_while_the_broker_is_stalled),
 		cmocka_unit_test(test_remote_one_mib_message_is_fragmented_and_reassembled),
 		cmocka_unit_test(test_remote_ten_percent_loss_loses_and_duplicates_nothing),
 		cmocka_unit_test(test_remote_group_members_split_the_queues_without_duplicates),

@@ -87,9 +87,11 @@ static void test_foreign_magic_or_version_is_eprotonosupport(void **state)
 	struct shmq_net_msginfo mi = { .type = SHMQ_NET_PULL, .attempt = 1, .session_id = 5, .request_id = 6 };
 	int n = shmq_net_frame_encode(&mi, "x", 1, 1424, 0, frame, sizeof(frame));
 	struct shmq_net_frame f;
-	frame[4] = 2; /* version 2 */
+	frame[4] = SHMQ_NET_VERSION + 1; /* a later version */
 	assert_int_equal(shmq_net_frame_decode(frame, (size_t)n, &f), -EPROTONOSUPPORT);
-	frame[4] = 1;
+	frame[4] = SHMQ_NET_VERSION - 1; /* an earlier one: PRODUCE bodies differ */
+	assert_int_equal(shmq_net_frame_decode(frame, (size_t)n, &f), -EPROTONOSUPPORT);
+	frame[4] = SHMQ_NET_VERSION;
 	frame[0] ^= 0xff;
 	assert_int_equal(shmq_net_frame_decode(frame, (size_t)n, &f), -EPROTONOSUPPORT);
 }
@@ -168,6 +170,21 @@ static void test_produce_body_checks_producer_and_consecutive_sequences(void **s
 	bad.selector_hint = 5; /* a hint with an explicit queue */
 	memcpy(buf, &bad, sizeof(bad));
 	assert_int_equal(shmq_net_body_check(SHMQ_NET_PRODUCE, buf, (size_t)n), -EBADMSG);
+	bad.selector_hint = 0;
+	for (uint32_t d = 0; d <= SHMQ_NET_DELIVERY_MAX; d++) { /* every acknowledgement level */
+		bad.delivery = d;
+		memcpy(buf, &bad, sizeof(bad));
+		assert_int_equal(shmq_net_body_check(SHMQ_NET_PRODUCE, buf, (size_t)n), 0);
+	}
+	bad.delivery = SHMQ_NET_DELIVERY_MAX + 1; /* an unknown level */
+	memcpy(buf, &bad, sizeof(bad));
+	assert_int_equal(shmq_net_body_check(SHMQ_NET_PRODUCE, buf, (size_t)n), -EBADMSG);
+	bad.delivery = SHMQ_NET_DELIVERY_RING;
+	bad.reserved = 1;
+	memcpy(buf, &bad, sizeof(bad));
+	assert_int_equal(shmq_net_body_check(SHMQ_NET_PRODUCE, buf, (size_t)n), -EBADMSG);
+	bad.reserved = 0;
+	bad.selector_hint = 5; /* the hint with an explicit queue, refused above... */
 	bad.queue = SHMQ_NET_QUEUE_ANY; /* ... is fine for QUEUE_ANY */
 	memcpy(buf, &bad, sizeof(bad));
 	assert_int_equal(shmq_net_body_check(SHMQ_NET_PRODUCE, buf, (size_t)n), 0);
