@@ -1058,6 +1058,9 @@ static bool admin_allowed(uint16_t type)
 	case SHMQ_CTL_GROUP_PROGRESS:
 	case SHMQ_CTL_GROUP_RESET:
 	case SHMQ_CTL_RING_STATUS:
+	case SHMQ_CTL_SEARCH_TIME:
+	case SHMQ_CTL_TOPIC_OPEN:
+	case SHMQ_CTL_READ_MSG:
 		return true;
 	default:
 		return false;

@@ -25,9 +25,10 @@
  * 64-bit base per run (getrandom) and grow by one per connection, never 0.
  * HELLO must be the first request. Every request is decoded and validated
  * by common/ctl_codec.c and checked against the ACL before anything
- * happens: OPEN_QUEUE PRODUCE needs p on the topic; OPEN_QUEUE CONSUME,
- * GROUP_JOIN/SYNC/LEAVE, QUEUE_RELEASE, COMMIT_OFFSET, OPEN_CQ, QUERY_KEY
- * and GROUP_PROGRESS need c; TOPIC_CREATE and GROUP_RESET need a;
+ * happens: OPEN_QUEUE PRODUCE and TOPIC_OPEN need p on the topic; OPEN_QUEUE CONSUME,
+ * GROUP_JOIN/SYNC/LEAVE, QUEUE_RELEASE, COMMIT_OFFSET, OPEN_CQ, QUERY_KEY,
+ * GROUP_PROGRESS, SEARCH_TIME and READ_MSG need c (READ_MSG by commitlog
+ * offset: on the record's topic); TOPIC_CREATE and GROUP_RESET need a;
  * OPEN_SEGMENT needs c on at least one topic (a segment mixes topics);
  * TOPIC_DESCRIBE, TOPIC_LIST, RING_STATUS and STATUS show metadata only and
  * need a HELLO. The HELLO role and group are informational (logged): rights

@@ -196,6 +196,19 @@ static int ring_of(struct shmq_server *s, const char *topic, uint32_t queue, shm
 	return *ring ? 0 : -EIO;
 }
 
+/* TOPIC_OPEN: what a producer's OPEN_QUEUE does to the topic (produce right,
+ * auto-create, rings opened), without a ring fd, then DESCRIBE. */
+static int h_topic_open(struct shmq_server *s, struct srv_session *ss, const struct shmq_ctl_msg *req,
+			struct shmq_ctl_msg *resp)
+{
+	const char *topic = req->u.topic_describe_req.topic;
+	int rc = acl(s, ss, topic, SHMQ_ACL_PRODUCE);
+	shmq_ring_t *ring;
+	if (rc < 0 || (rc = ring_of(s, topic, 0, &ring)) < 0)
+		return rc;
+	return h_topic_describe(s, req, resp);
+}
+
 static int h_open_queue(struct shmq_server *s, struct srv_session *ss,
 			const struct shmq_ctl_msg *req, struct shmq_ctl_msg *resp, int *fd)
 {
@@ -445,6 +458,64 @@ static int h_group_reset(struct shmq_server *s, struct srv_session *ss,
 	return 0;
 }
 
+/* SEARCH_TIME: where a consumer starting at a timestamp places a queue its
+ * group never committed (the remote consumer's SHMQ_START_TIMESTAMP). The
+ * same binary search as the local consumer's shmq_qc_seek_timestamp(), so
+ * the answers agree: the first offset stored at or after the time, the end
+ * when none is, 0 when the queue stored nothing yet; an entry that cannot be
+ * read (deleted by retention meanwhile, corrupt, bad CRC) counts as older,
+ * where the local cursor skips it too (shmq_store_queue_search_time() would
+ * fail the whole search instead, and the consumer's every poll with it). */
+static int h_search_time(struct shmq_server *s, struct srv_session *ss, const struct shmq_ctl_msg *req,
+			 struct shmq_ctl_msg *resp)
+{
+	const struct shmq_ctl_search_time_req *r = &req->u.search_time_req;
+	uint32_t queues = 0;
+	int rc = acl(s, ss, r->topic, SHMQ_ACL_CONSUME);
+	if (rc < 0 || (rc = topic_queues(s, r->topic, &queues)) < 0)
+		return rc;
+	if (r->queue >= queues)
+		return why(s, -EINVAL, "topic '%s' has %u queues; no queue %u", r->topic, queues, r->queue);
+	struct shmq_ctl_search_time_resp *o = &resp->u.search_time_resp;
+	o->queue = r->queue;
+	uint64_t lo = 0, hi = 0;
+	rc = shmq_store_queue_offsets(s->store, r->topic, r->queue, &lo, &hi);
+	if (rc == SHMQ_ENOTFOUND)
+		return 0; /* nothing stored yet: from the start, as GROUP_RESET */
+	if (rc < 0)
+		return why(s, rc, "%s/%u: %s", r->topic, r->queue, shmq_strerror(rc));
+	/* Invariant: every offset below lo is stored before the time (or gone),
+	 * hi is stored at or after it (or the end). Store timestamps follow
+	 * queue order (one appender, wall clock). */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		struct shmq_store_view v;
+		rc = shmq_store_read_queue(s->store, r->topic, r->queue, mid, &v);
+		if (rc == SHMQ_ESTALE || rc == SHMQ_ECORRUPT || rc == SHMQ_ECRC) {
+			lo = mid + 1;
+			continue;
+		}
+		if (rc < 0)
+			return why(s, rc, "%s/%u: time search failed at offset %" PRIu64 ": %s", r->topic,
+				   r->queue, mid, shmq_strerror(rc));
+		uint64_t ts = v.store_ts_ms;
+		shmq_store_view_release(s->store, &v);
+		if (ts >= r->timestamp_ms)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	/* the bounds after the search: max only grows; min may have passed the
+	 * answer (retention), and what it deleted was older anyway */
+	uint64_t min = lo, max = lo;
+	if (shmq_store_queue_offsets(s->store, r->topic, r->queue, &min, &max) < 0)
+		min = max = lo;
+	o->offset = lo < min ? min : lo;
+	o->min_offset = min;
+	o->max_offset = max < o->offset ? o->offset : max;
+	return 0;
+}
+
 /* ---- the store, read-only ---- */
 
 /* OPEN_SEGMENT: a segment holds every topic's records, so any consume right
@@ -551,6 +622,50 @@ static int h_query_key(struct shmq_server *s, struct srv_session *ss,
 	return 0;
 }
 
+/* READ_MSG: one record's bytes, for a reader without the store's fds (a
+ * remote admin client: shmq_admin_read_offset/_msgid/_queue). By offset, the
+ * consume right is checked on the record's own topic once it is read (a
+ * local reader needs it on any topic to map a segment: this is narrower). */
+static int h_read_msg(struct shmq_server *s, struct srv_session *ss, const struct shmq_ctl_msg *req,
+		      struct shmq_ctl_msg *resp)
+{
+	const struct shmq_ctl_read_msg_req *r = &req->u.read_msg_req;
+	struct shmq_store_view v;
+	int rc;
+	if (r->kind == SHMQ_CTL_READ_QUEUE) {
+		uint32_t queues = 0;
+		if ((rc = acl(s, ss, r->topic, SHMQ_ACL_CONSUME)) < 0 || (rc = topic_queues(s, r->topic, &queues)) < 0)
+			return rc;
+		if (r->queue >= queues)
+			return why(s, -EINVAL, "topic '%s' has %u queues; no queue %u", r->topic, queues, r->queue);
+		rc = shmq_store_read_queue(s->store, r->topic, r->queue, r->offset, &v);
+	} else {
+		rc = shmq_store_read(s->store, r->offset, &v);
+	}
+	if (rc == SHMQ_ENOTFOUND || rc == SHMQ_ESTALE)
+		return why(s, rc, "no stored message at %s offset %" PRIu64 " (%s)",
+			   r->kind == SHMQ_CTL_READ_QUEUE ? "queue" : "commitlog", r->offset,
+			   rc == SHMQ_ESTALE ? "deleted by retention" : "not written, or not a record");
+	if (rc < 0)
+		return why(s, rc, "reading offset %" PRIu64 ": %s", r->offset, shmq_strerror(rc));
+	if (r->kind == SHMQ_CTL_READ_OFFSET) {
+		char topic[SHMQ_CTL_NAME_LEN] = { 0 };
+		memcpy(topic, v.topic, v.topic_len < SHMQ_CTL_NAME_MAX ? v.topic_len : SHMQ_CTL_NAME_MAX);
+		rc = acl(s, ss, topic, SHMQ_ACL_CONSUME);
+	}
+	if (rc == 0 && v.size > SHMQ_CTL_RECORD_MAX)
+		rc = why(s, SHMQ_ETOOBIG, "the record is %u bytes; a control answer carries up to %u",
+			 v.size, SHMQ_CTL_RECORD_MAX);
+	if (rc == 0) {
+		struct shmq_ctl_read_msg_resp *o = &resp->u.read_msg_resp;
+		o->hdr.commitlog_offset = v.commitlog_offset;
+		o->hdr.size = v.size;
+		memcpy(o->record, v.raw, v.size);
+	}
+	shmq_store_view_release(s->store, &v);
+	return rc;
+}
+
 /* ---- STATUS ---- */
 
 static uint64_t commitlog_bytes(const char *store_dir)
@@ -629,6 +744,7 @@ static int h_status(struct shmq_server *s, struct shmq_ctl_msg *resp)
 		o->remote_leases_expired = rs.leases_expired;
 	}
 	o->guard_trips = shmq_shm_guard_trips();
+	o->broker_id = s->cfg->broker_id;
 	return 0;
 }
 
@@ -649,6 +765,7 @@ int srv_handle(struct shmq_server *s, struct srv_session *ss, const struct shmq_
 	switch (req->type) {
 	case SHMQ_CTL_TOPIC_CREATE: return h_topic_create(s, ss, req, resp);
 	case SHMQ_CTL_TOPIC_DESCRIBE: return h_topic_describe(s, req, resp);
+	case SHMQ_CTL_TOPIC_OPEN: return h_topic_open(s, ss, req, resp);
 	case SHMQ_CTL_TOPIC_LIST: return h_topic_list(s, req, resp);
 	case SHMQ_CTL_OPEN_QUEUE: return h_open_queue(s, ss, req, resp, fd);
 	case SHMQ_CTL_GROUP_JOIN:
@@ -670,6 +787,8 @@ int srv_handle(struct shmq_server *s, struct srv_session *ss, const struct shmq_
 	case SHMQ_CTL_GROUP_PROGRESS: return h_group_progress(s, ss, req, resp);
 	case SHMQ_CTL_GROUP_RESET: return h_group_reset(s, ss, req, resp);
 	case SHMQ_CTL_RING_STATUS: return h_ring_status(s, req, resp);
+	case SHMQ_CTL_SEARCH_TIME: return h_search_time(s, ss, req, resp);
+	case SHMQ_CTL_READ_MSG: return h_read_msg(s, ss, req, resp);
 	default:
 		return why(s, -EOPNOTSUPP, "request type %u (%s) is not served", req->type,
 			   shmq_ctl_type_name(req->type));

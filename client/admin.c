@@ -5,9 +5,12 @@
  * logreader whose records are copied out before it is destroyed.
  *
  * On a remote client every control request goes out as an ADMIN frame
- * (shmq_cli_request(), client_int.h); the message reads map commitlog files
- * by fd, which only the broker's host can have: they refuse with
- * -EOPNOTSUPP there.
+ * (shmq_cli_request(), client_int.h). The message reads map commitlog files
+ * by fd, which only the broker's host can have: a remote client asks
+ * READ_MSG instead, one record's bytes per answer (up to
+ * SHMQ_CTL_RECORD_MAX, else SHMQ_ETOOBIG), and decodes and CRC-checks them
+ * with the same decoder as a mapped segment (shmq_cl_decode()), so a read
+ * gives the same message either way and trusts no byte of the answer.
  */
 #include <assert.h>
 #include <errno.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/store/commitlog.h"
 #include "client/client_int.h"
 #include "client/remote.h"
 #include "shmq/admin.h"
@@ -74,7 +78,7 @@ SHMQ_API int shmq_admin_status(shmq_client_t *c, struct shmq_broker_status *out)
 		out->remote.pulled = s->remote_pulled;
 		out->remote.leases_expired = s->remote_leases_expired;
 		out->guard_trips = s->guard_trips;
-		out->broker_id = shmq_client_broker_id(c);
+		out->broker_id = s->broker_id; /* the HELLO's, told again (remote clients have no HELLO) */
 		snprintf(out->broker_name, sizeof(out->broker_name), "%s", shmq_client_broker_name(c));
 	}
 	free(m);
@@ -282,14 +286,6 @@ SHMQ_API int shmq_admin_group_reset(shmq_client_t *c, const char *group, const c
 
 /* The reads open commitlog segments and consumequeue files by fd
  * (OPEN_SEGMENT, OPEN_CQ), which do not cross the network. */
-static int local_only(shmq_client_t *c, const char *what)
-{
-	if (!shmq_cli_remote(c))
-		return 0;
-	shmq_cli_set_error("%s is not available over the network (it reads the broker's commitlog files)", what);
-	return -EOPNOTSUPP;
-}
-
 SHMQ_API void shmq_admin_msg_free(struct shmq_admin_msg *m)
 {
 	if (!m)
@@ -312,8 +308,52 @@ static int admin_msg_from(const struct shmq_store_view *sv, uint32_t broker_id, 
 	return 0;
 }
 
+/* A remote client's read (READ_MSG over ADMIN): by commitlog @p offset
+ * (@p topic NULL) or by queue offset of (@p topic, @p queue). */
+static int read_remote(shmq_client_t *c, const char *topic, uint32_t queue, uint64_t offset,
+		       struct shmq_admin_msg *out)
+{
+	struct shmq_ctl_msg *m = msg_pair(SHMQ_CTL_READ_MSG);
+	if (!m)
+		return -ENOMEM;
+	struct shmq_ctl_read_msg_req *r = &m[0].u.read_msg_req;
+	int rc = 0;
+	r->kind = topic ? SHMQ_CTL_READ_QUEUE : SHMQ_CTL_READ_OFFSET;
+	r->queue = topic ? queue : 0;
+	r->offset = offset;
+	if (topic)
+		rc = shmq_ctl_name_set(r->topic, topic, false);
+	if (rc == 0 && topic && queue >= SHMQ_CTL_QUEUES_MAX)
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = shmq_cli_request(c, &m[0], &m[1], NULL);
+	if (rc == 0) {
+		/* the codec bounded size to the record array; the record itself
+		 * is checked as a mapped one would be (CRC, lengths), and it
+		 * must be the record asked for */
+		const struct shmq_ctl_read_msg_resp *a = &m[1].u.read_msg_resp;
+		struct shmq_store_view sv;
+		int reason = 0;
+		if (shmq_cl_decode(a->record, a->hdr.size, a->hdr.commitlog_offset, true, &sv, &reason) !=
+			    SHMQ_CL_DEC_MSG ||
+		    sv.size != a->hdr.size || sv.commitlog_offset != a->hdr.commitlog_offset ||
+		    (!topic && a->hdr.commitlog_offset != offset) ||
+		    (topic && (sv.queue_id != queue || sv.queue_offset != offset || sv.topic_len != strlen(topic) ||
+			       memcmp(sv.topic, topic, sv.topic_len) != 0))) {
+			shmq_cli_set_error("remote: READ_MSG answered with a record that is not the one asked for");
+			rc = SHMQ_ECORRUPT;
+		} else {
+			rc = admin_msg_from(&sv, shmq_cli_broker_id(c), out);
+		}
+	}
+	free(m);
+	return rc;
+}
+
 static int read_offset_lr(shmq_client_t *c, shmq_logreader_t *lr, uint64_t offset, struct shmq_admin_msg *out)
 {
+	if (!lr)
+		return read_remote(c, NULL, 0, offset, out);
 	struct shmq_store_view sv;
 	int rc = shmq_logreader_read(lr, offset, &sv);
 	if (rc == 0)
@@ -326,11 +366,10 @@ SHMQ_API int shmq_admin_read_offset(shmq_client_t *c, uint64_t offset, struct sh
 	if (!c || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	int rc = local_only(c, "reading a message by offset");
-	if (rc < 0)
-		return rc;
+	if (shmq_cli_remote(c))
+		return read_remote(c, NULL, 0, offset, out);
 	shmq_logreader_t *lr;
-	rc = shmq_logreader_create(c, &lr);
+	int rc = shmq_logreader_create(c, &lr);
 	if (rc < 0)
 		return rc;
 	rc = read_offset_lr(c, lr, offset, out);
@@ -348,8 +387,6 @@ SHMQ_API int shmq_admin_read_msgid(shmq_client_t *c, const char *msg_id, struct 
 	int rc = shmq_msgid_decode(msg_id, &bid, &off);
 	if (rc < 0)
 		return rc;
-	if ((rc = local_only(c, "reading a message by id")) < 0)
-		return rc;
 	if (bid != shmq_client_broker_id(c))
 		return SHMQ_ENOTFOUND; /* another broker's message */
 	return shmq_admin_read_offset(c, off, out);
@@ -361,11 +398,10 @@ SHMQ_API int shmq_admin_read_queue(shmq_client_t *c, const char *topic, uint32_t
 	if (!c || !topic || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	int rc = local_only(c, "reading a message by queue offset");
-	if (rc < 0)
-		return rc;
+	if (shmq_cli_remote(c))
+		return read_remote(c, topic, queue, queue_offset, out);
 	shmq_logreader_t *lr;
-	rc = shmq_logreader_create(c, &lr);
+	int rc = shmq_logreader_create(c, &lr);
 	if (rc < 0)
 		return rc;
 	uint64_t off;
@@ -394,11 +430,6 @@ SHMQ_API int shmq_admin_query_key(shmq_client_t *c, const char *topic, const cha
 	size_t kl = strlen(key);
 	if (kl == 0 || kl >= SHMQ_CTL_KEY_LEN || strchr(key, ' '))
 		return -EINVAL;
-	/* the broker answers QUERY_KEY over the network, but the records are
-	 * read here from its commitlog files */
-	int lrc = local_only(c, "reading messages by key");
-	if (lrc < 0)
-		return lrc;
 	struct shmq_ctl_msg *m = msg_pair(SHMQ_CTL_QUERY_KEY);
 	if (!m)
 		return -ENOMEM;
@@ -417,7 +448,8 @@ SHMQ_API int shmq_admin_query_key(shmq_client_t *c, const char *topic, const cha
 		if (cnt > max)
 			cnt = max;
 		v = calloc(cnt ? cnt : 1, sizeof(*v));
-		rc = v ? shmq_logreader_create(c, &lr) : -ENOMEM;
+		/* remote: no reader, each record by READ_MSG (read_offset_lr) */
+		rc = !v ? -ENOMEM : shmq_cli_remote(c) ? 0 : shmq_logreader_create(c, &lr);
 		for (uint32_t i = 0; rc == 0 && i < cnt; i++) {
 			int r = read_offset_lr(c, lr, m[1].u.query_resp.hits[i].commitlog_offset, &v[got]);
 			if (r == 0)

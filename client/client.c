@@ -293,6 +293,10 @@ uint32_t shmq_cli_epoch(shmq_client_t *c)
 
 uint32_t shmq_cli_broker_id(shmq_client_t *c)
 {
+	if (c->remote) {
+		uint32_t id = 0;
+		return shmq_remote_broker_id(c->remote, &id) == 0 ? id : 0;
+	}
 	/* relaxed: written once per HELLO, an id, no data hangs on it */
 	return shmq_load_relaxed(&c->broker_id);
 }

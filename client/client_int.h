@@ -67,6 +67,13 @@ int shmq_cli_request(shmq_client_t *c, struct shmq_ctl_msg *req, struct shmq_ctl
  */
 struct shmq_remote;
 int shmq_remote_ctl_call(struct shmq_remote *r, struct shmq_ctl_msg *req, struct shmq_ctl_msg *resp);
+/*
+ * The broker id of a remote client (remote_conn.c), learned once per client
+ * with a STATUS over ADMIN (the control HELLO that tells a local client is
+ * not served remotely) and cached. @return 0 with *id; an error of
+ * shmq_remote_ctl_call() while it is not known yet.
+ */
+int shmq_remote_broker_id(struct shmq_remote *r, uint32_t *id);
 uint64_t shmq_cli_session(shmq_client_t *c);   /* member id of the current connection */
 uint32_t shmq_cli_epoch(shmq_client_t *c);     /* +1 after every reconnect */
 /* Rate-limited (100 ms) liveness check: poll(POLLRDHUP, 0); when the peer
@@ -75,6 +82,8 @@ uint32_t shmq_cli_epoch(shmq_client_t *c);     /* +1 after every reconnect */
  * reconnected) or -errno. Never blocks behind a request in progress on
  * another thread (that one notices by itself). */
 int shmq_cli_check_alive(shmq_client_t *c);
+/* The broker id (message ids): from HELLO; for a remote client from
+ * shmq_remote_broker_id() (0 while the broker cannot be asked). */
 uint32_t shmq_cli_broker_id(shmq_client_t *c);
 /* The group given in the client options ("" if none). */
 const char *shmq_cli_group(const shmq_client_t *c);

@@ -35,6 +35,8 @@
  *      batches go out as QUEUE_ANY with the selector's hint (key hash or
  *      round-robin counter), which the broker reduces modulo the count
  *      exactly as shmq_select_queue() does; then the producer names queues.
+ *      A SHMQ_SELECT_CUSTOM producer learns the count at open (TOPIC_OPEN
+ *      over ADMIN) and names queues from its first send.
  */
 #ifndef SHMQ_CLIENT_REMOTE_H
 #define SHMQ_CLIENT_REMOTE_H
@@ -107,7 +109,8 @@ int shmq_rproducer_send_batch(struct shmq_rproducer *p, const struct shmq_messag
 int shmq_rproducer_send_async(struct shmq_rproducer *p, const struct shmq_message *m, shmq_send_cb cb,
 			      void *arg);
 int shmq_rproducer_flush(struct shmq_rproducer *p, uint64_t timeout_ns);
-/** The topic's queue count: 0 until the first PRODUCE_ACK told it (RM4). */
+/** The topic's queue count: 0 until the first PRODUCE_ACK (or, for a custom
+ * selector, the open) told it (RM4). */
 uint32_t shmq_rproducer_queues(const struct shmq_rproducer *p);
 
 /* Consumer (remote_consumer.c): semantics of the same shmq_consumer_* call. */

@@ -4,7 +4,8 @@
  * address, principal, secret; one backend + auth + endpoint client per
  * session (dpdk://: a virtual backend of the process's one DPDK port,
  * client/remote_mux.h); a request retried across new sessions until it is
- * answered.
+ * answered; the control protocol over ADMIN (shmq_remote_ctl_call()) and
+ * the broker id it tells (shmq_remote_broker_id(): STATUS, once per client).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include "client/client_int.h"
 #include "client/remote.h"
 #include "client/remote_mux.h"
+#include "common/atomic.h"
 #include "common/clock.h"
 #include "dpdk_net/auth.h"
 #include "dpdk_net/udp_backend.h"
@@ -43,7 +45,12 @@ struct shmq_remote {
 	struct shmq_rconn admin;
 	uint64_t next_ctl_id;
 	uint8_t *admin_buf;         /* SHMQ_CTL_MSG_MAX: the encoded request */
+	/* BROKER_ID_KNOWN | the broker id once a STATUS told it; 0 before.
+	 * One word, so a reader sees the flag and the id together. */
+	_Atomic uint64_t broker_id;
 };
+
+#define BROKER_ID_KNOWN (1ull << 32)
 
 bool shmq_remote_is_url(const char *broker)
 {
@@ -300,5 +307,36 @@ int shmq_remote_ctl_call(struct shmq_remote *r, struct shmq_ctl_msg *req, struct
 		rc = -EBADMSG;
 	}
 	pthread_mutex_unlock(&r->admin_mu);
+	return rc;
+}
+
+int shmq_remote_broker_id(struct shmq_remote *r, uint32_t *id)
+{
+	/* relaxed: the word carries the id itself; nothing else is published */
+	uint64_t w = shmq_load_relaxed(&r->broker_id);
+	if (w & BROKER_ID_KNOWN) {
+		*id = (uint32_t)w;
+		return 0;
+	}
+	/* HELLO's answer is the local protocol's only other source, and the
+	 * network HELLO is not that one: STATUS over ADMIN tells it. Two
+	 * threads may both ask at first; they store the same value. */
+	struct shmq_ctl_msg *m = malloc(2 * sizeof(*m)); /* ~33 KiB each */
+	if (!m)
+		return -ENOMEM;
+	shmq_ctl_msg_init(&m[0], SHMQ_CTL_STATUS, 0, 0);
+	int rc = shmq_remote_ctl_call(r, &m[0], &m[1]);
+	if (rc == 0 && m[1].type == SHMQ_CTL_ERROR) {
+		shmq_cli_set_error("%s", m[1].u.error.message);
+		rc = m[1].u.error.status;
+	} else if (rc == 0 && m[1].type != SHMQ_CTL_STATUS) {
+		rc = -EBADMSG;
+	}
+	if (rc == 0) {
+		*id = m[1].u.status_resp.broker_id;
+		/* relaxed: see the load above */
+		shmq_store_relaxed(&r->broker_id, BROKER_ID_KNOWN | *id);
+	}
+	free(m);
 	return rc;
 }

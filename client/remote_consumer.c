@@ -14,15 +14,19 @@
  *    that the answer's next_offset. With SHMQ_START_COMMITTED or LATEST the
  *    member first asks GROUP_PROGRESS over ADMIN (docs/protocol.md): a queue
  *    the group never committed then starts at its next offset, as locally.
- *    SHMQ_START_TIMESTAMP is refused (-ENOTSUP): only GROUP_RESET searches
- *    by time, and it would move the queues the group did commit too.
+ *    With SHMQ_START_TIMESTAMP such a queue starts at the first offset
+ *    stored at or after start_ts_ms, which SEARCH_TIME over ADMIN finds
+ *    (the broker's consumequeue search, as shmq_qc_seek_timestamp() does
+ *    locally); a committed queue resumes at its committed offset.
  *    Caught up, one PULL waits at the broker (long-poll) for up
  *    to SHMQ_REMOTE_LONGPOLL_MAX_NS, or 50 ms per queue when it owns several.
  *  - Commit policy as locally, but batched: auto-commit commits what earlier
  *    polls returned at a poll at most every 10 ms (a COMMIT is a round
  *    trip), before each HEARTBEAT (so a queue moving away was committed)
  *    and at close; manual commit sends COMMIT at once.
- *  - Views point into copies of the PULL_RESP bodies, freed at the next poll.
+ *  - Views point into copies of the PULL_RESP bodies, freed at the next poll;
+ *    their msg_id is made from the broker id learned at open (STATUS over
+ *    ADMIN, once per client: shmq_remote_broker_id()), as locally.
  *  - Push mode: a library thread polls and calls back (push_main()).
  *    Stats and assignment are snapshots the polling thread publishes under
  *    `mu` after each poll, so any thread may read them.
@@ -62,6 +66,7 @@ struct shmq_rconsumer {
 	char topic[SHMQ_NET_NAME_LEN];
 	struct shmq_consumer_opts o;
 	uint32_t mode;           /* enum shmq_ctl_group_mode */
+	uint32_t broker_id;      /* for message ids (shmq_remote_broker_id()) */
 	uint64_t member_id;      /* 0: not joined */
 	uint32_t generation;
 	uint64_t renew_at;       /* monotonic ns of the next HEARTBEAT */
@@ -213,6 +218,9 @@ static void view_fill(struct shmq_rconsumer *cs, uint32_t qi, uint64_t qo, const
 	v->queue_id = qi;
 	v->queue_offset = qo;
 	v->store_offset = rv->store_offset == SHMQ_RINGMSG_RESULT_NONE ? SHMQ_OFFSET_UNKNOWN : rv->store_offset;
+	/* as a local consumer's views: the id of the stored record */
+	if (v->store_offset == SHMQ_OFFSET_UNKNOWN || shmq_msgid_encode(cs->broker_id, v->store_offset, v->msg_id) < 0)
+		v->msg_id[0] = '\0';
 	shmq_view_from_ringmsg(rv, v);
 }
 
@@ -238,11 +246,31 @@ static void free_bufs(struct shmq_rconsumer *cs)
 	cs->nbufs = 0;
 }
 
+/* SEARCH_TIME over ADMIN: the first offset of queue @p qi stored at or after
+ * start_ts_ms (the end if none is; consume right, as PULL). */
+static int time_offset(struct shmq_rconsumer *cs, uint32_t qi, struct shmq_ctl_msg *m, uint64_t *off)
+{
+	shmq_ctl_msg_init(&m[0], SHMQ_CTL_SEARCH_TIME, 0, 0);
+	memcpy(m[0].u.search_time_req.topic, cs->topic, sizeof(m[0].u.search_time_req.topic));
+	m[0].u.search_time_req.queue = qi;
+	m[0].u.search_time_req.timestamp_ms = cs->o.start_ts_ms;
+	int rc = shmq_remote_ctl_call(cs->r, &m[0], &m[1]);
+	if (rc == 0 && m[1].type == SHMQ_CTL_ERROR) {
+		shmq_cli_set_error("%s", m[1].u.error.message);
+		return m[1].u.error.status;
+	}
+	if (rc == 0 && (m[1].type != SHMQ_CTL_SEARCH_TIME || m[1].u.search_time_resp.queue != qi))
+		rc = -EBADMSG;
+	if (rc == 0)
+		*off = m[1].u.search_time_resp.offset;
+	return rc;
+}
+
 /* Where a queue this member just got starts (shmq/shmq.h enum shmq_start:
  * the option applies to never-committed queues only). EARLIEST is the
  * broker's own fallback for SHMQ_NET_OFFSET_COMMITTED; COMMITTED and LATEST
  * need the queue's committed and next offsets, which GROUP_PROGRESS gives
- * (consume right, as PULL). */
+ * (consume right, as PULL); TIMESTAMP then asks SEARCH_TIME. */
 static int start_offset(struct shmq_rconsumer *cs, uint32_t qi, uint64_t *off)
 {
 	*off = SHMQ_NET_OFFSET_COMMITTED;
@@ -263,8 +291,12 @@ static int start_offset(struct shmq_rconsumer *cs, uint32_t qi, uint64_t *off)
 		rc = -EBADMSG;
 	}
 	/* committed: the PULL asks for it (the broker's value at that time) */
-	if (rc == 0 && p->entries[qi].committed == UINT64_MAX)
-		*off = p->entries[qi].max_offset;
+	if (rc == 0 && p->entries[qi].committed == UINT64_MAX) {
+		if (cs->o.start == SHMQ_START_TIMESTAMP)
+			rc = time_offset(cs, qi, m, off);
+		else
+			*off = p->entries[qi].max_offset;
+	}
 	free(m);
 	return rc;
 }
@@ -518,10 +550,6 @@ int shmq_rconsumer_open(struct shmq_remote *r, const struct shmq_consumer_opts *
 	if (!o.group || !o.topic || (unsigned)o.mode > SHMQ_CONSUME_BROADCASTING ||
 	    (unsigned)o.start > SHMQ_START_TIMESTAMP)
 		return -EINVAL;
-	if (o.start == SHMQ_START_TIMESTAMP) {
-		shmq_cli_set_error("remote: SHMQ_START_TIMESTAMP is not supported remotely");
-		return -ENOTSUP;
-	}
 	if (!o.retry_delay_ns)
 		o.retry_delay_ns = 1000000000ull;
 	if (o.push)
@@ -543,7 +571,9 @@ int shmq_rconsumer_open(struct shmq_remote *r, const struct shmq_consumer_opts *
 	o.topic = cs->topic;
 	cs->o = o;
 	cs->mode = o.mode == SHMQ_CONSUME_BROADCASTING ? SHMQ_CTL_GROUP_BROADCASTING : SHMQ_CTL_GROUP_CLUSTERING;
-	rc = shmq_rconn_init(r, &cs->k);
+	rc = shmq_remote_broker_id(r, &cs->broker_id);
+	if (rc == 0)
+		rc = shmq_rconn_init(r, &cs->k);
 	if (rc == 0)
 		rc = join(cs);
 	if (rc == 0)

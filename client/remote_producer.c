@@ -25,6 +25,13 @@
  *    assigns it to a batch. One request is in flight at a time (the
  *    endpoint's call is synchronous); batching makes up for it.
  *
+ * ## Open
+ * A custom selector needs the queue count before the first send: open asks
+ * TOPIC_OPEN over ADMIN (docs/protocol.md), which checks the produce right
+ * and creates a missing topic as a local producer's OPEN_QUEUE does. A
+ * PERSISTED or DURABLE producer learns the broker id (STATUS over ADMIN,
+ * once per client) so that results carry msg_id as locally.
+ *
  * ## Failures
  *  - SHMQ_ESEQGAP: the broker expects an earlier sequence (it lost messages
  *    we never saw acknowledged): the batch is renumbered from the broker's
@@ -91,7 +98,9 @@ struct shmq_rproducer {
 	uint64_t id;
 	uint64_t host;
 	_Atomic uint32_t rr;
-	_Atomic uint32_t nq;     /* 0 until the first PRODUCE_ACK (RM4) */
+	_Atomic uint32_t nq;     /* 0 until the first PRODUCE_ACK (RM4), or set at
+				  * open for SHMQ_SELECT_CUSTOM (TOPIC_OPEN) */
+	uint32_t broker_id;      /* for message ids; set at open, read-only after */
 	/* drainer only (the I/O thread, or a caller-runs sender; see `draining`): */
 	struct shmq_rconn k;
 	uint64_t next_seq;       /* of the (producer, topic) stream (RM4) */
@@ -162,6 +171,36 @@ static int learn_queues(struct shmq_rproducer *p, uint32_t queue, uint32_t queue
 	 * published, senders read nothing else of the I/O thread's */
 	atomic_store_explicit(&p->nq, queues, memory_order_release);
 	return 0;
+}
+
+/* A stored message's id, as the local producer's result_read() makes it. */
+static void result_msgid(const struct shmq_rproducer *p, struct shmq_send_result *res)
+{
+	if (res->store_offset == SHMQ_OFFSET_UNKNOWN ||
+	    shmq_msgid_encode(p->broker_id, res->store_offset, res->msg_id) < 0)
+		res->msg_id[0] = '\0';
+}
+
+/* Open: the topic's queue count through TOPIC_OPEN over ADMIN (produce right;
+ * auto-creates as OPEN_QUEUE would), published as a PRODUCE_ACK's would be. */
+static int learn_queues_at_open(struct shmq_rproducer *p)
+{
+	struct shmq_ctl_msg *m = malloc(2 * sizeof(*m)); /* ~33 KiB each */
+	if (!m)
+		return -ENOMEM;
+	shmq_ctl_msg_init(&m[0], SHMQ_CTL_TOPIC_OPEN, 0, 0);
+	memcpy(m[0].u.topic_describe_req.topic, p->topic, sizeof(m[0].u.topic_describe_req.topic));
+	int rc = shmq_remote_ctl_call(p->r, &m[0], &m[1]);
+	if (rc == 0 && m[1].type == SHMQ_CTL_ERROR) {
+		shmq_cli_set_error("%s", m[1].u.error.message);
+		rc = m[1].u.error.status;
+	} else if (rc == 0 && (m[1].type != SHMQ_CTL_TOPIC_OPEN || strcmp(m[1].u.topic_info.topic, p->topic) != 0)) {
+		rc = -EBADMSG;
+	}
+	if (rc == 0) /* the codec bounded queues to 1..SHMQ_CTL_QUEUES_MAX (= SHMQ_NET_QUEUES_MAX) */
+		rc = learn_queues(p, 0, m[1].u.topic_info.queues);
+	free(m);
+	return rc;
 }
 
 /* The producer's delivery level as the PRODUCE's acknowledgement level. */
@@ -238,6 +277,7 @@ static int produce(struct shmq_rproducer *p, struct item **b, unsigned n)
 			b[i]->res = (struct shmq_send_result){ .queue_id = a.queue, .queue_offset = pr.queue_offset,
 							       .store_offset = pr.store_offset, .producer_id = p->id,
 							       .producer_seq = first + i };
+			result_msgid(p, &b[i]->res);
 		}
 		return 0;
 	}
@@ -557,11 +597,13 @@ int shmq_rproducer_open(struct shmq_remote *r, const struct shmq_producer_opts *
 	p->o.topic = p->topic;
 	if (rc == 0 && ((unsigned)p->o.delivery > SHMQ_DELIVERY_DURABLE || (unsigned)p->o.select > SHMQ_SELECT_CUSTOM))
 		rc = -EINVAL;
-	if (rc == 0 && p->o.select == SHMQ_SELECT_CUSTOM) {
-		/* a custom selector needs the queue count before the first send */
-		shmq_cli_set_error("remote: SHMQ_SELECT_CUSTOM is not supported by remote producers");
-		rc = -ENOTSUP;
-	}
+	if (rc == 0 && p->o.select == SHMQ_SELECT_CUSTOM && !p->o.selector)
+		rc = -EINVAL; /* as locally */
+	/* not shared yet: the I/O thread starts below */
+	if (rc == 0 && p->o.select == SHMQ_SELECT_CUSTOM)
+		rc = learn_queues_at_open(p);
+	if (rc == 0 && p->o.delivery != SHMQ_DELIVERY_RING)
+		rc = shmq_remote_broker_id(r, &p->broker_id);
 	if (rc < 0) {
 		free(p);
 		return rc;

@@ -132,6 +132,7 @@ static size_t body_len(const struct shmq_ctl_msg *m)
 	case SHMQ_CTL_TOPIC_CREATE:
 		return resp ? sizeof(m->u.topic_info) : sizeof(m->u.topic_create_req);
 	case SHMQ_CTL_TOPIC_DESCRIBE:
+	case SHMQ_CTL_TOPIC_OPEN:
 		return resp ? sizeof(m->u.topic_info) : sizeof(m->u.topic_describe_req);
 	case SHMQ_CTL_TOPIC_LIST:
 		return resp ? sizeof(struct shmq_ctl_topic_list_resp_hdr) +
@@ -173,6 +174,11 @@ static size_t body_len(const struct shmq_ctl_msg *m)
 		return resp ? 0 : sizeof(m->u.commit_req);
 	case SHMQ_CTL_STATUS:
 		return resp ? sizeof(m->u.status_resp) : 0;
+	case SHMQ_CTL_SEARCH_TIME:
+		return resp ? sizeof(m->u.search_time_resp) : sizeof(m->u.search_time_req);
+	case SHMQ_CTL_READ_MSG:
+		return resp ? sizeof(struct shmq_ctl_read_msg_resp_hdr) + (size_t)m->u.read_msg_resp.hdr.size
+			    : sizeof(m->u.read_msg_req);
 	case SHMQ_CTL_ERROR:
 		return sizeof(m->u.error);
 	default:
@@ -273,7 +279,8 @@ static bool status_resp_ok(const struct shmq_ctl_status_resp *s)
 	return s->commitlog_min_offset <= s->commitlog_flushed_offset &&
 	       s->commitlog_flushed_offset <= s->commitlog_max_offset &&
 	       s->disk_free <= s->disk_total && s->fenced_rings <= s->rings && s->flush_mode <= 1 &&
-	       s->remote_garbage <= s->remote_frames && s->remote_errors <= s->remote_requests;
+	       s->remote_garbage <= s->remote_frames && s->remote_errors <= s->remote_requests &&
+	       s->reserved == 0;
 }
 
 /* Semantic checks on a host-form body; counts must be checked before
@@ -296,12 +303,13 @@ static bool body_ok(const struct shmq_ctl_msg *m)
 		}
 	case SHMQ_CTL_TOPIC_CREATE:
 	case SHMQ_CTL_TOPIC_DESCRIBE:
+	case SHMQ_CTL_TOPIC_OPEN:
 		if (resp) {
 			const struct shmq_ctl_topic_info *t = &m->u.topic_info;
 			return name_field_ok(t->topic, false) && t->queues >= 1 &&
 			       t->queues <= SHMQ_CTL_QUEUES_MAX && t->reserved == 0;
 		}
-		if (m->type == SHMQ_CTL_TOPIC_DESCRIBE)
+		if (m->type != SHMQ_CTL_TOPIC_CREATE) /* DESCRIBE, OPEN: a topic_ref */
 			return name_field_ok(m->u.topic_describe_req.topic, false);
 		return name_field_ok(m->u.topic_create_req.topic, false) &&
 		       m->u.topic_create_req.queues >= 1 &&
@@ -408,6 +416,26 @@ static bool body_ok(const struct shmq_ctl_msg *m)
 		if (resp)
 			return ring_status_resp_ok(&m->u.ring_status_resp);
 		return m->u.ring_status_req.max >= 1 && m->u.ring_status_req.max <= SHMQ_CTL_RING_PAGE;
+	case SHMQ_CTL_SEARCH_TIME:
+		if (resp) {
+			const struct shmq_ctl_search_time_resp *t = &m->u.search_time_resp;
+			return queue_ok(t->queue) && t->reserved == 0 && t->min_offset <= t->offset &&
+			       t->offset <= t->max_offset;
+		} else {
+			const struct shmq_ctl_search_time_req *t = &m->u.search_time_req;
+			return name_field_ok(t->topic, false) && queue_ok(t->queue) && t->reserved == 0;
+		}
+	case SHMQ_CTL_READ_MSG:
+		if (resp) {
+			const struct shmq_ctl_read_msg_resp_hdr *h = &m->u.read_msg_resp.hdr;
+			return h->size >= 1 && h->size <= SHMQ_CTL_RECORD_MAX && h->reserved == 0;
+		} else {
+			const struct shmq_ctl_read_msg_req *r = &m->u.read_msg_req;
+			if (r->kind == SHMQ_CTL_READ_OFFSET)
+				return name_field_ok(r->topic, true) && r->topic[0] == '\0' && r->queue == 0;
+			return r->kind == SHMQ_CTL_READ_QUEUE && name_field_ok(r->topic, false) &&
+			       queue_ok(r->queue);
+		}
 	default:
 		return false;
 	}
@@ -439,6 +467,7 @@ static void swap_fixed(struct shmq_ctl_msg *m)
 		break;
 	case SHMQ_CTL_TOPIC_CREATE:
 	case SHMQ_CTL_TOPIC_DESCRIBE:
+	case SHMQ_CTL_TOPIC_OPEN:
 		if (resp) {
 			SW32(m->u.topic_info.queues);
 			SW32(m->u.topic_info.reserved);
@@ -526,6 +555,33 @@ static void swap_fixed(struct shmq_ctl_msg *m)
 			SW64(s->remote_pulled);
 			SW64(s->remote_leases_expired);
 			SW64(s->guard_trips);
+			SW32(s->broker_id);
+			SW32(s->reserved);
+		}
+		break;
+	case SHMQ_CTL_SEARCH_TIME:
+		if (resp) {
+			struct shmq_ctl_search_time_resp *t = &m->u.search_time_resp;
+			SW32(t->queue);
+			SW32(t->reserved);
+			SW64(t->offset);
+			SW64(t->min_offset);
+			SW64(t->max_offset);
+		} else {
+			SW32(m->u.search_time_req.queue);
+			SW32(m->u.search_time_req.reserved);
+			SW64(m->u.search_time_req.timestamp_ms);
+		}
+		break;
+	case SHMQ_CTL_READ_MSG:
+		if (resp) {
+			SW64(m->u.read_msg_resp.hdr.commitlog_offset);
+			SW32(m->u.read_msg_resp.hdr.size);
+			SW32(m->u.read_msg_resp.hdr.reserved);
+		} else {
+			SW32(m->u.read_msg_req.queue);
+			SW32(m->u.read_msg_req.kind);
+			SW64(m->u.read_msg_req.offset);
 		}
 		break;
 	case SHMQ_CTL_ERROR:
@@ -663,6 +719,8 @@ static uint32_t host_count(const struct shmq_ctl_msg *m)
 		return m->u.progress_resp.hdr.count;
 	case SHMQ_CTL_RING_STATUS:
 		return m->u.ring_status_resp.hdr.count;
+	case SHMQ_CTL_READ_MSG:
+		return m->u.read_msg_resp.hdr.size; /* bytes, not swapped */
 	default:
 		return 0;
 	}
@@ -679,6 +737,8 @@ static uint32_t count_cap(const struct shmq_ctl_msg *m)
 		return SHMQ_CTL_QUERY_MAX;
 	case SHMQ_CTL_RING_STATUS:
 		return SHMQ_CTL_RING_PAGE;
+	case SHMQ_CTL_READ_MSG:
+		return SHMQ_CTL_RECORD_MAX;
 	default:
 		return SHMQ_CTL_QUEUES_MAX;
 	}
@@ -795,6 +855,9 @@ const char *shmq_ctl_type_name(unsigned type)
 		[SHMQ_CTL_GROUP_PROGRESS] = "GROUP_PROGRESS",
 		[SHMQ_CTL_GROUP_RESET] = "GROUP_RESET",
 		[SHMQ_CTL_RING_STATUS] = "RING_STATUS",
+		[SHMQ_CTL_SEARCH_TIME] = "SEARCH_TIME",
+		[SHMQ_CTL_TOPIC_OPEN] = "TOPIC_OPEN",
+		[SHMQ_CTL_READ_MSG] = "READ_MSG",
 	};
 	if (type < SHMQ_ARRAY_SIZE(names) && names[type])
 		return names[type];

@@ -27,8 +27,10 @@
  *    STATUS min <= flushed <= max, disk_free <= disk_total, fenced_rings <=
  *    rings; OPEN_SEGMENT min_offset <= written_end, file_size > 0 and
  *    base + size without overflow; OPEN_CQ entries_per_file > 0 and
- *    min <= max queue offset; progress entries min <= max offset; query
- *    begin_ms <= end_ms; GROUP_RESET timestamp only with kind TIMESTAMP;
+ *    min <= max queue offset; progress entries min <= max offset; SEARCH_TIME
+ *    min <= offset <= max; READ_MSG a record of 1..SHMQ_CTL_RECORD_MAX
+ *    bytes (its content is the commitlog decoder's to check), a request's
+ *    topic "" and queue 0 exactly for kind OFFSET; query begin_ms <= end_ms; GROUP_RESET timestamp only with kind TIMESTAMP;
  *    member ids non-zero. (OPEN_SEGMENT's base <= offset < base + size needs
  *    the request: the client checks it.)
  * Every function is reentrant (no shared state).
@@ -75,6 +77,12 @@ struct shmq_ctl_ring_status_resp {
 	struct shmq_ctl_ring_entry entries[SHMQ_CTL_RING_PAGE];
 };
 
+/** READ_MSG response: the record's bytes, untouched by the codec. */
+struct shmq_ctl_read_msg_resp {
+	struct shmq_ctl_read_msg_resp_hdr hdr;
+	uint8_t record[SHMQ_CTL_RECORD_MAX]; /**< hdr.size bytes */
+};
+
 /** A message in host order. Zero it (shmq_ctl_msg_init) before filling. */
 struct shmq_ctl_msg {
 	uint16_t type;       /**< enum shmq_ctl_type */
@@ -84,8 +92,8 @@ struct shmq_ctl_msg {
 		struct shmq_ctl_hello_req hello_req;
 		struct shmq_ctl_hello_resp hello_resp;
 		struct shmq_ctl_topic_create_req topic_create_req;
-		struct shmq_ctl_topic_ref topic_describe_req;
-		struct shmq_ctl_topic_info topic_info;       /**< CREATE/DESCRIBE response */
+		struct shmq_ctl_topic_ref topic_describe_req; /**< and TOPIC_OPEN */
+		struct shmq_ctl_topic_info topic_info;       /**< CREATE/DESCRIBE/OPEN response */
 		struct shmq_ctl_topic_list_req topic_list_req;
 		struct shmq_ctl_topic_list_resp topic_list_resp;
 		struct shmq_ctl_open_queue_req open_queue_req;
@@ -108,6 +116,10 @@ struct shmq_ctl_msg {
 		struct shmq_ctl_group_reset_req group_reset_req;
 		struct shmq_ctl_topic_list_req ring_status_req; /**< max 1..SHMQ_CTL_RING_PAGE */
 		struct shmq_ctl_ring_status_resp ring_status_resp;
+		struct shmq_ctl_search_time_req search_time_req;
+		struct shmq_ctl_search_time_resp search_time_resp;
+		struct shmq_ctl_read_msg_req read_msg_req;
+		struct shmq_ctl_read_msg_resp read_msg_resp;
 	} u;
 };
 

@@ -35,7 +35,8 @@
 #include "common/compiler.h"
 
 #define SHMQ_CTL_MAGIC   0x54435153u /* "SQCT" little-endian */
-#define SHMQ_CTL_VERSION 1u
+/* 2: STATUS carries the broker id; SEARCH_TIME, TOPIC_OPEN, READ_MSG. */
+#define SHMQ_CTL_VERSION 2u
 
 /* Largest datagram either side sends or accepts (header + body). */
 #define SHMQ_CTL_MSG_MAX 65536u
@@ -68,7 +69,10 @@ enum shmq_ctl_type {
 	SHMQ_CTL_GROUP_PROGRESS = 16, /* committed / max offset per queue */
 	SHMQ_CTL_GROUP_RESET = 17,    /* move a group's offsets */
 	SHMQ_CTL_RING_STATUS = 18,    /* one page of ring positions */
-	SHMQ_CTL_TYPE_MAX = SHMQ_CTL_RING_STATUS,
+	SHMQ_CTL_SEARCH_TIME = 19,    /* queue offset of a store timestamp */
+	SHMQ_CTL_TOPIC_OPEN = 20,     /* a producer's TOPIC_DESCRIBE: auto-creates */
+	SHMQ_CTL_READ_MSG = 21,       /* one stored record's bytes, no fd */
+	SHMQ_CTL_TYPE_MAX = SHMQ_CTL_READ_MSG,
 };
 
 enum shmq_ctl_flags {
@@ -144,7 +148,11 @@ SHMQ_ASSERT_OFFSET(struct shmq_ctl_hello_resp, session_id, 8);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_hello_resp, broker_name, 16);
 
 /* TOPIC_CREATE request (queues 1..SHMQ_CTL_QUEUES_MAX). Answered with a
- * topic_info body. TOPIC_DESCRIBE request is a topic_ref. */
+ * topic_info body. TOPIC_DESCRIBE request is a topic_ref. TOPIC_OPEN is a
+ * TOPIC_DESCRIBE for a producer (topic_ref in, topic_info out): it needs the
+ * produce right and creates a missing topic when the broker creates topics
+ * on first use, as OPEN_QUEUE PRODUCE does, but passes no fd, so a remote
+ * producer that must know the queue count at open asks it over ADMIN. */
 struct shmq_ctl_topic_create_req {
 	char topic[SHMQ_CTL_NAME_LEN];
 	uint32_t queues;
@@ -290,8 +298,12 @@ struct shmq_ctl_status_resp {
 	uint64_t remote_pulled;     /* messages sent in PULL responses */
 	uint64_t remote_leases_expired;
 	uint64_t guard_trips;       /* shared files shrunk under the broker (common/shm_guard.h) */
+	/* The HELLO answer's broker_id again, for the clients that cannot say
+	 * HELLO: remote ones learn it here (message ids, docs/protocol.md). */
+	uint32_t broker_id;
+	uint32_t reserved;          /* 0 */
 };
-SHMQ_ASSERT_SIZE(struct shmq_ctl_status_resp, 176);
+SHMQ_ASSERT_SIZE(struct shmq_ctl_status_resp, 184);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, uptime_ns, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, commitlog_max_offset, 8);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, commitlog_flushed_offset, 16);
@@ -318,6 +330,8 @@ SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_produce_dups, 144);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_pulled, 152);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, remote_leases_expired, 160);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, guard_trips, 168);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, broker_id, 176);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_status_resp, reserved, 180);
 
 /* QUEUE_RELEASE request (empty response): the member gives back a queue the
  * broker revoked in `generation` (it stopped delivering and committed). */
@@ -510,6 +524,76 @@ SHMQ_ASSERT_SIZE(struct shmq_ctl_ring_status_resp_hdr, 8);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_status_resp_hdr, total, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_ctl_ring_status_resp_hdr, count, 4);
 
+/* SEARCH_TIME request (consume right on the topic): the first queue offset
+ * of (topic, queue) whose store timestamp is >= timestamp_ms, as a consumer
+ * starting at SHMQ_START_TIMESTAMP places a never-committed queue. Needs no
+ * fd, so a remote consumer asks it over ADMIN. */
+struct shmq_ctl_search_time_req {
+	char topic[SHMQ_CTL_NAME_LEN];
+	uint32_t queue;           /* < the topic's queues */
+	uint32_t reserved;        /* 0 */
+	uint64_t timestamp_ms;    /* store time, ms since the epoch */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_search_time_req, 144);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_req, topic, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_req, queue, 128);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_req, reserved, 132);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_req, timestamp_ms, 136);
+
+/* SEARCH_TIME response. Invariant: min_offset <= offset <= max_offset;
+ * offset = max_offset when nothing stored is that recent (the consumer then
+ * starts with the next message); all 0 when the queue stored nothing yet. */
+struct shmq_ctl_search_time_resp {
+	uint32_t queue;
+	uint32_t reserved;        /* 0 */
+	uint64_t offset;          /* first queue offset stored at or after the time */
+	uint64_t min_offset;      /* oldest queue offset still stored */
+	uint64_t max_offset;      /* queue offsets below it are stored */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_search_time_resp, 32);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_resp, queue, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_resp, reserved, 4);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_resp, offset, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_resp, min_offset, 16);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_search_time_resp, max_offset, 24);
+
+/* READ_MSG request: one stored record, by commitlog offset (kind OFFSET,
+ * topic "" and queue 0; consume right on the record's topic) or by queue
+ * offset of (topic, queue) (kind QUEUE; consume right on the topic). What a
+ * local reader maps from OPEN_SEGMENT/OPEN_CQ fds, for remote clients. */
+enum shmq_ctl_read_kind {
+	SHMQ_CTL_READ_OFFSET = 1,
+	SHMQ_CTL_READ_QUEUE = 2,
+};
+struct shmq_ctl_read_msg_req {
+	char topic[SHMQ_CTL_NAME_LEN];
+	uint32_t queue;
+	uint32_t kind;            /* enum shmq_ctl_read_kind */
+	uint64_t offset;          /* commitlog offset (OFFSET) or queue offset (QUEUE) */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_read_msg_req, 144);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_read_msg_req, topic, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_read_msg_req, queue, 128);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_read_msg_req, kind, 132);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_read_msg_req, offset, 136);
+
+/* READ_MSG response: header, then `size` bytes: the commitlog record exactly
+ * as stored (broker/store/commitlog_layout.h, its CRC included), which the
+ * client decodes and CRC-checks as if it had mapped it. 1..SHMQ_CTL_RECORD_MAX
+ * bytes: a larger record is refused with SHMQ_ETOOBIG (the bound keeps
+ * struct shmq_ctl_msg at the size of its largest other body, the 1024-queue
+ * GROUP_PROGRESS page). */
+#define SHMQ_CTL_RECORD_MAX 32768u
+struct shmq_ctl_read_msg_resp_hdr {
+	uint64_t commitlog_offset; /* of the record */
+	uint32_t size;             /* record bytes that follow */
+	uint32_t reserved;         /* 0 */
+};
+SHMQ_ASSERT_SIZE(struct shmq_ctl_read_msg_resp_hdr, 16);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_read_msg_resp_hdr, commitlog_offset, 0);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_read_msg_resp_hdr, size, 8);
+SHMQ_ASSERT_OFFSET(struct shmq_ctl_read_msg_resp_hdr, reserved, 12);
+
 /* ERROR response: status is a negative shmq status (-errno or named code). */
 struct shmq_ctl_error_resp {
 	int32_t status;
@@ -537,5 +621,10 @@ static_assert(sizeof(struct shmq_ctl_hdr) + sizeof(struct shmq_ctl_ring_status_r
 static_assert(sizeof(struct shmq_ctl_hdr) + sizeof(struct shmq_ctl_progress_resp_hdr) +
 	      SHMQ_CTL_QUEUES_MAX * sizeof(struct shmq_ctl_progress_entry) <= SHMQ_CTL_MSG_MAX,
 	      "GROUP_PROGRESS of the largest topic must fit one datagram");
+static_assert(sizeof(struct shmq_ctl_hdr) + sizeof(struct shmq_ctl_read_msg_resp_hdr) + SHMQ_CTL_RECORD_MAX <=
+	      SHMQ_CTL_MSG_MAX, "READ_MSG record must fit one datagram");
+static_assert(sizeof(struct shmq_ctl_read_msg_resp_hdr) + SHMQ_CTL_RECORD_MAX <=
+	      sizeof(struct shmq_ctl_progress_resp_hdr) + SHMQ_CTL_QUEUES_MAX * sizeof(struct shmq_ctl_progress_entry),
+	      "READ_MSG must not grow struct shmq_ctl_msg past the GROUP_PROGRESS page");
 
 #endif

@@ -25,7 +25,7 @@ static uint64_t rng_next(void)
 	return rng_state * 2685821657736338717ull;
 }
 
-#define NSAMPLES 35
+#define NSAMPLES 42
 
 /* One valid message of every (type, direction), with non-trivial values. */
 static void sample(int i, struct shmq_ctl_msg *m)
@@ -36,13 +36,13 @@ static void sample(int i, struct shmq_ctl_msg *m)
 	switch (i) {
 	case 0:
 		shmq_ctl_msg_init(m, SHMQ_CTL_HELLO, 0, id);
-		m->u.hello_req.client_version = 1;
+		m->u.hello_req.client_version = SHMQ_CTL_VERSION;
 		m->u.hello_req.role = SHMQ_CTL_ROLE_PRODUCER | SHMQ_CTL_ROLE_CONSUMER;
 		assert_int_equal(shmq_ctl_name_set(m->u.hello_req.group, "grp-1", true), 0);
 		break;
 	case 1:
 		shmq_ctl_msg_init(m, SHMQ_CTL_HELLO, R, id);
-		m->u.hello_resp.server_version = 1;
+		m->u.hello_resp.server_version = SHMQ_CTL_VERSION;
 		m->u.hello_resp.broker_id = 7;
 		m->u.hello_resp.session_id = 0xdeadbeefcafef00dull;
 		assert_int_equal(shmq_ctl_name_set(m->u.hello_resp.broker_name, "broker-a", false), 0);
@@ -147,6 +147,7 @@ static void sample(int i, struct shmq_ctl_msg *m)
 		m->u.status_resp.fenced_rings = 1;
 		m->u.status_resp.pid = 4242;
 		m->u.status_resp.flush_mode = 1;
+		m->u.status_resp.broker_id = 0x01020304;
 		break;
 	case 18:
 		shmq_ctl_error_init(m, id, -EACCES, "uid %u may not produce to %s", 1000u, "orders");
@@ -270,6 +271,48 @@ static void sample(int i, struct shmq_ctl_msg *m)
 			e->unblocked = k == 9;
 		}
 		break;
+	case 35:
+		shmq_ctl_msg_init(m, SHMQ_CTL_SEARCH_TIME, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.search_time_req.topic, "orders", false), 0);
+		m->u.search_time_req.queue = 1023;
+		m->u.search_time_req.timestamp_ms = 1795000000123ull;
+		break;
+	case 36:
+		shmq_ctl_msg_init(m, SHMQ_CTL_SEARCH_TIME, R, id);
+		m->u.search_time_resp.queue = 1023;
+		m->u.search_time_resp.offset = 5000000000ull;
+		m->u.search_time_resp.min_offset = 4000000000ull;
+		m->u.search_time_resp.max_offset = 6000000000ull;
+		break;
+	case 37:
+		shmq_ctl_msg_init(m, SHMQ_CTL_TOPIC_OPEN, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.topic_describe_req.topic, "orders.new", false), 0);
+		break;
+	case 38:
+		shmq_ctl_msg_init(m, SHMQ_CTL_TOPIC_OPEN, R, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.topic_info.topic, "orders.new", false), 0);
+		m->u.topic_info.queues = 4;
+		m->u.topic_info.created_ns = 1795000000123456789ull;
+		break;
+	case 39:
+		shmq_ctl_msg_init(m, SHMQ_CTL_READ_MSG, 0, id);
+		m->u.read_msg_req.kind = SHMQ_CTL_READ_OFFSET; /* topic "", queue 0 */
+		m->u.read_msg_req.offset = (5ull << 30) + 4096;
+		break;
+	case 40:
+		shmq_ctl_msg_init(m, SHMQ_CTL_READ_MSG, 0, id);
+		assert_int_equal(shmq_ctl_name_set(m->u.read_msg_req.topic, "orders", false), 0);
+		m->u.read_msg_req.kind = SHMQ_CTL_READ_QUEUE;
+		m->u.read_msg_req.queue = 1023;
+		m->u.read_msg_req.offset = 77;
+		break;
+	case 41:
+		shmq_ctl_msg_init(m, SHMQ_CTL_READ_MSG, R, id);
+		m->u.read_msg_resp.hdr.commitlog_offset = (5ull << 30) + 4096;
+		m->u.read_msg_resp.hdr.size = 300; /* bytes the codec carries, unread */
+		for (unsigned k = 0; k < 300; k++)
+			m->u.read_msg_resp.record[k] = (uint8_t)(k * 7 + 1);
+		break;
 	default:
 		fail();
 	}
@@ -298,7 +341,7 @@ static void test_header_is_little_endian_at_the_documented_offsets(void **state)
 	int n = shmq_ctl_encode(&m, wire, sizeof(wire));
 	assert_int_equal(n, 24 + 136);
 	assert_memory_equal(wire, "SQCT", 4);
-	assert_int_equal(wire[4], 1); /* version */
+	assert_int_equal(wire[4], SHMQ_CTL_VERSION); /* version */
 	assert_int_equal(wire[5], 0);
 	assert_int_equal(wire[6], SHMQ_CTL_OPEN_QUEUE);
 	assert_int_equal(wire[8], 0); /* flags */
@@ -336,7 +379,9 @@ static void test_decode_rejects_foreign_magic_version_and_bad_header_fields(void
 	uint32_t v32;
 
 	assert_int_equal(decode_patched(wire, n, 0, "XQCT", 4), -EPROTONOSUPPORT);
-	v16 = htole16(2);
+	v16 = htole16(SHMQ_CTL_VERSION + 1);
+	assert_int_equal(decode_patched(wire, n, 4, &v16, 2), -EPROTONOSUPPORT);
+	v16 = htole16(SHMQ_CTL_VERSION - 1); /* version 1: STATUS had no broker id */
 	assert_int_equal(decode_patched(wire, n, 4, &v16, 2), -EPROTONOSUPPORT);
 	v16 = htole16(0);
 	assert_int_equal(decode_patched(wire, n, 6, &v16, 2), -EBADMSG); /* type 0 */
@@ -621,6 +666,99 @@ static void test_query_keys_are_1_to_255_bytes_without_space_or_control_characte
 	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 128 + 3, "\xff", 1), 0);
 }
 
+static void test_search_time_read_msg_and_status_broker_id_are_at_their_offsets_and_validated(void **state)
+{
+	(void)state;
+	struct shmq_ctl_msg m;
+	/* SEARCH_TIME request: topic, queue @128, reserved @132, timestamp @136 */
+	sample(35, &m);
+	int n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_int_equal(n, 24 + 144);
+	assert_int_equal(wire[6], SHMQ_CTL_SEARCH_TIME);
+	assert_string_equal((char *)wire + 24, "orders");
+	assert_int_equal(wire[24 + 128], 0xff);
+	assert_int_equal(wire[24 + 129], 0x03);
+	uint64_t ts;
+	memcpy(&ts, wire + 24 + 136, 8);
+	assert_int_equal(le64toh(ts), 1795000000123ull);
+	uint32_t v = htole32(1);
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 132, &v, 4), -EBADMSG); /* reserved */
+	v = htole32(SHMQ_CTL_QUEUES_MAX);
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 128, &v, 4), -EBADMSG); /* queue */
+	sample(35, &m), m.u.search_time_req.topic[0] = '\0', expect_invalid(&m);
+	sample(35, &m), m.u.search_time_req.reserved = 1, expect_invalid(&m);
+	/* any timestamp is a question: 0 and UINT64_MAX too */
+	sample(35, &m), m.u.search_time_req.timestamp_ms = UINT64_MAX;
+	assert_true(shmq_ctl_encode(&m, wire, sizeof(wire)) > 0);
+
+	/* response: min <= offset <= max, the documented invariant */
+	sample(36, &m);
+	n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_int_equal(n, 24 + 32);
+	uint64_t o = htole64(3999999999ull); /* offset below min */
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 8, &o, 8), -EBADMSG);
+	o = htole64(6000000001ull); /* offset past max */
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 8, &o, 8), -EBADMSG);
+	o = htole64(6000000000ull); /* the end: nothing stored that recent */
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 8, &o, 8), 0);
+	sample(36, &m), m.u.search_time_resp.reserved = 2, expect_invalid(&m);
+	sample(36, &m), m.u.search_time_resp.queue = SHMQ_CTL_QUEUES_MAX, expect_invalid(&m);
+	sample(36, &m), m.u.search_time_resp.offset = m.u.search_time_resp.min_offset = 0;
+	m.u.search_time_resp.max_offset = 0; /* a queue that stored nothing yet */
+	assert_true(shmq_ctl_encode(&m, wire, sizeof(wire)) > 0);
+
+	/* TOPIC_OPEN is shaped as TOPIC_DESCRIBE, with the same checks */
+	sample(37, &m);
+	assert_int_equal(shmq_ctl_encode(&m, wire, sizeof(wire)), 24 + 128);
+	sample(37, &m), m.u.topic_describe_req.topic[0] = '\0', expect_invalid(&m);
+	sample(38, &m), m.u.topic_info.queues = 0, expect_invalid(&m);
+	sample(38, &m), m.u.topic_info.queues = SHMQ_CTL_QUEUES_MAX + 1, expect_invalid(&m);
+	sample(38, &m), m.u.topic_info.reserved = 1, expect_invalid(&m);
+	sample(38, &m);
+	n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_int_equal(n, 24 + 144);
+	/* and neither may claim an fd */
+	uint16_t f = htole16(SHMQ_CTL_F_RESPONSE | SHMQ_CTL_F_HAS_FD);
+	assert_int_equal(decode_patched(wire, (size_t)n, 8, &f, 2), -EBADMSG);
+
+	/* READ_MSG: topic "" and queue 0 exactly for kind OFFSET; a name and a
+	 * queue for kind QUEUE; a record of 1..SHMQ_CTL_RECORD_MAX bytes */
+	sample(39, &m), m.u.read_msg_req.queue = 1, expect_invalid(&m);
+	sample(39, &m), strcpy(m.u.read_msg_req.topic, "orders"), expect_invalid(&m);
+	sample(39, &m), m.u.read_msg_req.kind = 3, expect_invalid(&m);
+	sample(39, &m), m.u.read_msg_req.kind = 0, expect_invalid(&m);
+	sample(40, &m), m.u.read_msg_req.topic[0] = '\0', expect_invalid(&m);
+	sample(40, &m), m.u.read_msg_req.queue = SHMQ_CTL_QUEUES_MAX, expect_invalid(&m);
+	sample(41, &m), m.u.read_msg_resp.hdr.size = 0, expect_invalid(&m);
+	sample(41, &m), m.u.read_msg_resp.hdr.reserved = 1, expect_invalid(&m);
+	sample(41, &m), m.u.read_msg_resp.hdr.size = SHMQ_CTL_RECORD_MAX + 1, expect_invalid(&m);
+	sample(41, &m), m.u.read_msg_resp.hdr.size = SHMQ_CTL_RECORD_MAX; /* the largest answer */
+	n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_int_equal(n, 24 + 16 + SHMQ_CTL_RECORD_MAX);
+	sample(41, &m);
+	n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_int_equal(n, 24 + 16 + 300);
+	assert_int_equal(wire[24 + 16], 1); /* the record's bytes as they were */
+	assert_int_equal(wire[24 + 16 + 299], (uint8_t)(299 * 7 + 1));
+	v = htole32(SHMQ_CTL_RECORD_MAX + 1); /* a size past the array never reaches it */
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 8, &v, 4), -EBADMSG);
+	v = htole32(0xffffffffu);
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 8, &v, 4), -EBADMSG);
+	v = htole32(299); /* a size that disagrees with the datagram */
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 8, &v, 4), -EBADMSG);
+
+	/* STATUS tells the broker id at 176, reserved after it must be 0 */
+	sample(17, &m);
+	n = shmq_ctl_encode(&m, wire, sizeof(wire));
+	assert_int_equal(n, 24 + 184);
+	uint32_t id;
+	memcpy(&id, wire + 24 + 176, 4);
+	assert_int_equal(le32toh(id), 0x01020304);
+	v = htole32(1);
+	assert_int_equal(decode_patched(wire, (size_t)n, 24 + 180, &v, 4), -EBADMSG);
+	sample(17, &m), m.u.status_resp.reserved = 1, expect_invalid(&m);
+}
+
 static void test_every_type_has_a_name(void **state)
 {
 	(void)state;
@@ -628,6 +766,9 @@ static void test_every_type_has_a_name(void **state)
 		assert_string_not_equal(shmq_ctl_type_name(t), "UNKNOWN");
 	assert_string_equal(shmq_ctl_type_name(SHMQ_CTL_GROUP_SYNC), "GROUP_SYNC");
 	assert_string_equal(shmq_ctl_type_name(SHMQ_CTL_RING_STATUS), "RING_STATUS");
+	assert_string_equal(shmq_ctl_type_name(SHMQ_CTL_SEARCH_TIME), "SEARCH_TIME");
+	assert_string_equal(shmq_ctl_type_name(SHMQ_CTL_TOPIC_OPEN), "TOPIC_OPEN");
+	assert_string_equal(shmq_ctl_type_name(SHMQ_CTL_READ_MSG), "READ_MSG");
 	assert_string_equal(shmq_ctl_type_name(SHMQ_CTL_TYPE_MAX + 1), "UNKNOWN");
 }
 
@@ -719,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_string_fields_need_a_nul_and_only_zeros_after_it),
 		cmocka_unit_test(test_enums_counts_order_and_reserved_fields_are_validated),
 		cmocka_unit_test(test_query_keys_are_1_to_255_bytes_without_space_or_control_characters),
+		cmocka_unit_test(test_search_time_read_msg_and_status_broker_id_are_at_their_offsets_and_validated),
 		cmocka_unit_test(test_every_type_has_a_name),
 		cmocka_unit_test(test_encode_refuses_a_buffer_too_small),
 		cmocka_unit_test(test_error_init_keeps_text_printable_and_bounded),

@@ -2,7 +2,9 @@
 /*
  * shmqd's remote port (broker/remote.h) end to end: a real shmqd with
  * `[net] listen = udp://127.0.0.1:PORT`, and test clients speaking the
- * protocol with shmq_net_client_call() (dpdk_net/endpoint.h) directly.
+ * protocol with shmq_net_client_call() (dpdk_net/endpoint.h) directly, and
+ * libshmq's remote clients (ADMIN: topics, status, progress, START_LATEST
+ * and START_TIMESTAMP consumers, custom selectors, message ids and reads).
  * One broker serves every test; the last one stops it and reads the
  * counters it logs. Seed printed (SHMQ_TEST_SEED replays it).
  */
@@ -24,8 +26,10 @@
 
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "common/ctl_codec.h"
 #include "shmq/admin.h"
+#include "shmq/msgid.h"
 #include "shmq/shmq.h"
 #include "dpdk_net/endpoint.h"
 #include "dpdk_net/frame_codec.h"
@@ -38,6 +42,7 @@
 #define TOPIC "rt.orders"
 #define QUEUES 4u
 #define OFFSET_UNKNOWN UINT64_MAX
+#define BROKER_ID 7u /* [broker] id: message ids name it */
 
 static struct itest_broker broker;
 static char secret_dir[64];
@@ -258,10 +263,11 @@ static int setup(void **state)
 	snprintf(url, sizeof(url), "udp://127.0.0.1:%u", port);
 	static char cfgtext[1024];
 	snprintf(cfgtext, sizeof(cfgtext),
+		 "[broker]\nid = %u\n"
 		 "[topics]\nauto_create = true\ndefault_queues = %u\n"
 		 "[net]\nlisten = %s\nsecret_file = %s\n"
 		 "[acl]\nrt.* = uid:65534:pc\nlocked.* = uid:4242:pc\nadm.* = uid:65534:pca\n",
-		 QUEUES, url, path);
+		 BROKER_ID, QUEUES, url, path);
 	struct itest_broker_opts o = {
 		.config_text = cfgtext, .max_message_size = "2M", .ring_capacity = "16M",
 		.segment_size = "64M",
@@ -995,6 +1001,9 @@ static void test_status_over_the_network_is_the_brokers_and_counts_the_requests(
 	assert_int_equal(rs.pid, ls.pid);
 	assert_int_equal(rs.topics, ls.topics);
 	assert_true(rs.commitlog_min_offset <= rs.commitlog_max_offset);
+	/* STATUS tells the broker id, which a remote client has no HELLO for */
+	assert_int_equal(rs.broker_id, BROKER_ID);
+	assert_int_equal(ls.broker_id, BROKER_ID);
 	/* ADMIN requests are requests of the remote port (published every 100 ms) */
 	const unsigned n = 20;
 	for (unsigned i = 0; i < n; i++)
@@ -1120,14 +1129,21 @@ static void test_query_by_key_over_the_network_finds_every_stored_message(void *
 	strcpy(req.u.query_key_req.key, "no-such-key");
 	assert_int_equal(admin_call(&k, &req, &resp), 0);
 	assert_int_equal(resp.u.query_resp.hdr.count, 0);
-	/* the public reads need the commitlog's files: refused, and said why */
+	/* the public query reads each record it finds over the network too
+	 * (READ_MSG: see the message-reads test) */
 	shmq_client_t *c = remote_client(PRINCIPAL);
 	struct shmq_admin_msg *msgs = NULL;
-	assert_int_equal(shmq_admin_query_key(c, "adm.keys", "key77", 0, UINT64_MAX, 8, &msgs), -EOPNOTSUPP);
-	assert_non_null(strstr(shmq_client_last_error(), "not available over the network"));
-	struct shmq_admin_msg m;
-	assert_int_equal(shmq_admin_read_offset(c, res[0].store_offset, &m), -EOPNOTSUPP);
-	assert_int_equal(shmq_admin_read_queue(c, "adm.keys", 2, 0, &m), -EOPNOTSUPP);
+	assert_int_equal(shmq_admin_query_key(c, "adm.keys", "key77", 0, UINT64_MAX, 8, &msgs), 6);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(msgs[i].v.queue_id, 2);
+		assert_string_equal(msgs[i].v.keys, "key77");
+		bool found = false;
+		for (int j = 0; j < 6; j++)
+			found |= msgs[i].v.store_offset == res[j].store_offset;
+		assert_true(found);
+		shmq_admin_msg_free(&msgs[i]);
+	}
+	free(msgs);
 	shmq_client_close(c);
 	conn_close(&k);
 }
@@ -1350,13 +1366,482 @@ static void test_a_remote_consumer_starting_at_latest_skips_the_past_of_never_co
 	for (unsigned i = 0; i < 4; i++)
 		assert_int_equal(seqs[i], 6 + i);
 	shmq_consumer_close(cs);
-	/* a time search exists only as GROUP_RESET, which would move committed
-	 * queues too: refused remotely */
-	SHMQ_CONSUMER_OPTS(ot, .group = "g-ts", .topic = "adm.latest", .start = SHMQ_START_TIMESTAMP,
-			   .start_ts_ms = 1);
-	assert_int_equal(shmq_consumer_open(c, &ot, &cs), -ENOTSUP);
 	shmq_client_close(c);
 	conn_close(&k);
+}
+
+/* (queue, seq) of each message a consumer gets within ~@p wait_ns after the
+ * last one came, in arrival order; each view's msg_id checked against its
+ * store offset and the broker id. @return the count. */
+struct got {
+	uint32_t key;  /* = the queue it was produced to, in these tests */
+	uint64_t seq;
+	uint32_t queue;
+	uint64_t store_offset;
+};
+
+static unsigned consume_all(shmq_consumer_t *cs, struct got *out, unsigned cap, unsigned want, uint64_t quiet_ns)
+{
+	struct shmq_msg_view v[16];
+	unsigned got = 0;
+	uint64_t last = itest_now_ns(), t0 = last;
+	while (itest_now_ns() - t0 < 10000000000ull &&
+	       (got < want || itest_now_ns() - last < quiet_ns)) {
+		int n = shmq_consumer_poll(cs, v, 16, 100000000ull);
+		assert_true(n >= 0);
+		if (n > 0)
+			last = itest_now_ns();
+		for (int i = 0; i < n; i++) {
+			struct itest_body_hdr h;
+			assert_int_equal(itest_body_check(v[i].body, v[i].body_len, &h), 0);
+			assert_true(v[i].store_offset != OFFSET_UNKNOWN);
+			char id[SHMQ_MSGID_STRLEN + 1];
+			assert_int_equal(shmq_msgid_encode(BROKER_ID, v[i].store_offset, id), 0);
+			assert_string_equal(v[i].msg_id, id);
+			if (got < cap)
+				out[got] = (struct got){ .key = h.key, .seq = h.seq, .queue = v[i].queue_id,
+							 .store_offset = v[i].store_offset };
+			got++;
+		}
+	}
+	return got;
+}
+
+/* Exactly keys/queues @p q[i] with seqs [lo[i], hi[i]) for i < n, each once. */
+static void expect_exactly(const struct got *g, unsigned n_got, const uint32_t *q, const uint64_t *lo,
+			   const uint64_t *hi, unsigned n)
+{
+	unsigned want = 0;
+	for (unsigned i = 0; i < n; i++)
+		want += (unsigned)(hi[i] - lo[i]);
+	assert_int_equal(n_got, want);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t next = lo[i]; /* FIFO per queue */
+		for (unsigned j = 0; j < n_got; j++) {
+			if (g[j].key != q[i])
+				continue;
+			assert_int_equal(g[j].queue, q[i]);
+			assert_int_equal(g[j].seq, next);
+			next++;
+		}
+		assert_int_equal(next, hi[i]);
+	}
+}
+
+/* Item 1 (docs/api.md "what differs remotely": nothing now): a remote
+ * consumer with SHMQ_START_TIMESTAMP places each never-committed queue at the
+ * first message stored at or after start_ts_ms (SEARCH_TIME over ADMIN), as a
+ * local consumer with the same option does; a committed queue resumes at its
+ * committed offset. Queue q holds key q, so (key, seq) names a message. */
+static void test_a_remote_consumer_starting_at_a_timestamp_gets_exactly_the_messages_stored_since(void **state)
+{
+	(void)state;
+	char topic[64];
+	snprintf(topic, sizeof(topic), "adm.ts%04x", (unsigned)(net_rng() & 0xffff));
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	const uint64_t pid = 0xc000 + (net_rng() & 0xffff);
+	uint64_t seq = 0;
+	struct shmq_net_produce_ack_hdr ack;
+	/* before T: 5 on queue 0, 2 on queue 2 (PERSISTED acks: stored) */
+	assert_int_equal(produce(&k, topic, 0, 0, pid, seq, 5, 0, 0, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	seq += 5;
+	assert_int_equal(produce(&k, topic, 2, 0, pid, seq, 2, 2, 0, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	seq += 2;
+	/* store timestamps are wall-clock ms: T lies strictly between */
+	itest_sleep_ms(15);
+	const uint64_t T = shmq_wall_ms();
+	itest_sleep_ms(15);
+	/* since T: 4 more on queue 0, 3 on queue 1; queue 3 stays empty */
+	assert_int_equal(produce(&k, topic, 0, 0, pid, seq, 4, 0, 5, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	seq += 4;
+	assert_int_equal(produce(&k, topic, 1, 0, pid, seq, 3, 1, 0, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	seq += 3;
+
+	static struct got g[64];
+	const uint32_t q01[2] = { 0, 1 };
+	const uint64_t lo01[2] = { 5, 0 }, hi01[2] = { 9, 3 };
+	shmq_client_t *c = remote_client(PRINCIPAL);
+	SHMQ_CONSUMER_OPTS(o, .group = "g-ts", .topic = topic, .start = SHMQ_START_TIMESTAMP, .start_ts_ms = T);
+	shmq_consumer_t *cs = NULL;
+	assert_int_equal(shmq_consumer_open(c, &o, &cs), 0);
+	expect_exactly(g, consume_all(cs, g, 64, 7, 300000000ull), q01, lo01, hi01, 2);
+	/* what comes later comes too, queue 3 included */
+	assert_int_equal(produce(&k, topic, 3, 0, pid, seq, 2, 3, 0, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	seq += 2;
+	const uint32_t q3[1] = { 3 };
+	const uint64_t lo3[1] = { 0 }, hi3[1] = { 2 };
+	expect_exactly(g, consume_all(cs, g, 64, 2, 200000000ull), q3, lo3, hi3, 1);
+	shmq_consumer_close(cs);
+
+	/* the same option on a local consumer of another group: the same messages */
+	shmq_client_t *lc = local_client();
+	SHMQ_CONSUMER_OPTS(lo, .group = "g-ts-local", .topic = topic, .start = SHMQ_START_TIMESTAMP,
+			   .start_ts_ms = T, .visibility = SHMQ_VISIBLE_PERSISTED);
+	assert_int_equal(shmq_consumer_open(lc, &lo, &cs), 0);
+	const uint32_t q013[3] = { 0, 1, 3 };
+	const uint64_t lo013[3] = { 5, 0, 0 }, hi013[3] = { 9, 3, 2 };
+	expect_exactly(g, consume_all(cs, g, 64, 9, 300000000ull), q013, lo013, hi013, 3);
+	shmq_consumer_close(cs);
+	shmq_client_close(lc);
+
+	/* a time past every message: only what is stored afterwards */
+	SHMQ_CONSUMER_OPTS(of, .group = "g-ts-future", .topic = topic, .start = SHMQ_START_TIMESTAMP,
+			   .start_ts_ms = shmq_wall_ms() + 1);
+	assert_int_equal(shmq_consumer_open(c, &of, &cs), 0);
+	struct shmq_msg_view v[4];
+	assert_int_equal(shmq_consumer_poll(cs, v, 4, 300000000ull), 0); /* places every queue */
+	itest_sleep_ms(5);
+	assert_int_equal(produce(&k, topic, 2, 0, pid, seq, 1, 2, 2, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	seq += 1;
+	const uint32_t q2[1] = { 2 };
+	const uint64_t lo2[1] = { 2 }, hi2[1] = { 3 };
+	expect_exactly(g, consume_all(cs, g, 64, 1, 200000000ull), q2, lo2, hi2, 1);
+	shmq_consumer_close(cs);
+
+	/* a queue the group committed resumes there, whatever the time: a
+	 * member with a short lease commits 2 on queue 0 and goes silent */
+	struct shmq_net_group gr;
+	struct shmq_net_join_ack_hdr ja;
+	group_req(&gr, "g-ts-resume", topic, 0);
+	gr.lease_ms = 1000;
+	assert_int_equal(join_ack(&k, SHMQ_NET_JOIN, &gr, &ja), 0);
+	assert_int_equal(ja.status, 0);
+	struct shmq_net_commit cm;
+	memset(&cm, 0, sizeof(cm));
+	assert_int_equal(shmq_ctl_name_set(cm.group, "g-ts-resume", false), 0);
+	assert_int_equal(shmq_ctl_name_set(cm.topic, topic, false), 0);
+	cm.queue = 0;
+	cm.offset = 2;
+	uint16_t type;
+	const uint8_t *resp;
+	uint32_t rlen;
+	assert_int_equal(simple_call(&k, SHMQ_NET_COMMIT, &cm, sizeof(cm), &type, &resp, &rlen), 0);
+	assert_int_equal(type, SHMQ_NET_COMMIT_ACK);
+	SHMQ_CONSUMER_OPTS(orr, .group = "g-ts-resume", .topic = topic, .start = SHMQ_START_TIMESTAMP,
+			   .start_ts_ms = T);
+	assert_int_equal(shmq_consumer_open(c, &orr, &cs), 0);
+	/* its queues come when the silent member's lease ran out (~1 s) */
+	const uint32_t qr[4] = { 0, 1, 2, 3 };
+	const uint64_t lor[4] = { 2, 0, 2, 0 }, hir[4] = { 9, 3, 3, 2 };
+	expect_exactly(g, consume_all(cs, g, 64, 13, 300000000ull), qr, lor, hir, 4);
+	shmq_consumer_close(cs);
+
+	/* no consume right, no search: the ACL of the topic, as for PULL */
+	SHMQ_CONSUMER_OPTS(ol, .group = "g-ts", .topic = "locked.ts", .start = SHMQ_START_TIMESTAMP,
+			   .start_ts_ms = T);
+	assert_int_equal(shmq_consumer_open(c, &ol, &cs), -EACCES);
+	shmq_client_close(c);
+	conn_close(&k);
+}
+
+/* The raw SEARCH_TIME answers of the ADMIN allowlist: ACL, unknown topic and
+ * queue, an empty queue, and the bounds around the answer. */
+static void test_search_time_over_admin_answers_as_the_consumequeue_search_and_obeys_the_acl(void **state)
+{
+	(void)state;
+	char topic[64];
+	snprintf(topic, sizeof(topic), "adm.st%04x", (unsigned)(net_rng() & 0xffff));
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	const uint64_t pid = 0xd000 + (net_rng() & 0xffff);
+	struct shmq_net_produce_ack_hdr ack;
+	assert_int_equal(produce(&k, topic, 1, 0, pid, 0, 3, 1, 0, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	itest_sleep_ms(15);
+	const uint64_t T = shmq_wall_ms();
+	itest_sleep_ms(15);
+	assert_int_equal(produce(&k, topic, 1, 0, pid, 3, 2, 1, 3, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	static struct shmq_ctl_msg q, a;
+	static uint8_t msg[SHMQ_CTL_MSG_MAX];
+	struct { const char *topic; uint32_t queue; uint64_t ts; int rc; uint64_t off, min, max; } cases[] = {
+		{ topic, 1, T, 0, 3, 0, 5 },           /* the first message since T */
+		{ topic, 1, 0, 0, 0, 0, 5 },           /* everything */
+		{ topic, 1, UINT64_MAX, 0, 5, 0, 5 },  /* nothing that recent: the end */
+		{ topic, 2, T, 0, 0, 0, 0 },           /* a queue that stored nothing */
+		{ topic, QUEUES, T, -EINVAL, 0, 0, 0 },
+		{ "adm.no-such-topic", 0, T, SHMQ_ENOTFOUND, 0, 0, 0 },
+		{ "locked.st", 0, T, -EACCES, 0, 0, 0 },
+	};
+	for (size_t i = 0; i < SHMQ_ARRAY_SIZE(cases); i++) {
+		shmq_ctl_msg_init(&q, SHMQ_CTL_SEARCH_TIME, 0, 500 + i);
+		assert_int_equal(shmq_ctl_name_set(q.u.search_time_req.topic, cases[i].topic, false), 0);
+		q.u.search_time_req.queue = cases[i].queue;
+		q.u.search_time_req.timestamp_ms = cases[i].ts;
+		int n = shmq_ctl_encode(&q, msg, sizeof(msg));
+		assert_true(n > 0);
+		assert_int_equal(admin_raw(&k, msg, (uint32_t)n, &a), 0);
+		assert_int_equal(a.request_id, 500 + i);
+		if (cases[i].rc < 0) {
+			assert_int_equal(a.type, SHMQ_CTL_ERROR);
+			assert_int_equal(a.u.error.status, cases[i].rc);
+			continue;
+		}
+		assert_int_equal(a.type, SHMQ_CTL_SEARCH_TIME);
+		assert_int_equal(a.u.search_time_resp.queue, cases[i].queue);
+		assert_int_equal(a.u.search_time_resp.offset, cases[i].off);
+		assert_int_equal(a.u.search_time_resp.min_offset, cases[i].min);
+		assert_int_equal(a.u.search_time_resp.max_offset, cases[i].max);
+	}
+	conn_close(&k);
+}
+
+/* Item 2: a custom selector; the queue count comes from TOPIC_OPEN at open. */
+struct sel_log {
+	unsigned calls;
+	uint32_t queues_seen; /* every call's count; UINT32_MAX when they differed */
+};
+
+static uint32_t pick_by_first_byte_of_keys(void *arg, const struct shmq_message *m, uint32_t queues)
+{
+	struct sel_log *l = arg;
+	if (l->calls++ == 0)
+		l->queues_seen = queues;
+	else if (l->queues_seen != queues)
+		l->queues_seen = UINT32_MAX;
+	return (uint32_t)(m->keys[0] - '0');
+}
+
+static void test_a_remote_custom_selector_knows_the_queue_count_before_the_first_send(void **state)
+{
+	(void)state;
+	shmq_client_t *c = remote_client(PRINCIPAL);
+	/* a topic that does not exist yet: created on open, as by a local
+	 * producer's OPEN_QUEUE (auto_create, default_queues = QUEUES) */
+	char topic[64];
+	snprintf(topic, sizeof(topic), "rt.custom%04x", (unsigned)(net_rng() & 0xffff));
+	struct sel_log log = { 0 };
+	SHMQ_PRODUCER_OPTS(o, .topic = topic, .select = SHMQ_SELECT_CUSTOM, .selector = pick_by_first_byte_of_keys,
+			   .selector_arg = &log, .delivery = SHMQ_DELIVERY_PERSISTED);
+	shmq_producer_t *p = NULL;
+	assert_int_equal(shmq_producer_open(c, &o, &p), 0);
+	assert_int_equal(shmq_producer_queues(p), QUEUES);
+	struct shmq_topic_info ti;
+	assert_int_equal(shmq_topic_describe(c, topic, &ti), 0);
+	assert_int_equal(ti.queues, QUEUES);
+	uint8_t body[64];
+	const unsigned n = 12;
+	uint64_t per_queue[QUEUES] = { 0 };
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t q = (i * 3) % QUEUES;
+		char keys[8];
+		snprintf(keys, sizeof(keys), "%u", q);
+		itest_body_fill(body, sizeof(body), 1, q, per_queue[q]);
+		struct shmq_message m = { .body = body, .body_len = sizeof(body), .keys = keys };
+		struct shmq_send_result r;
+		assert_int_equal(shmq_producer_send(p, &m, &r), 0);
+		assert_int_equal(r.queue_id, q); /* the selector's pick, from the first send on */
+		assert_int_equal(r.queue_offset, per_queue[q]);
+		per_queue[q]++;
+	}
+	assert_int_equal(log.calls, n);
+	assert_int_equal(log.queues_seen, QUEUES);
+	shmq_producer_close(p);
+	/* each queue holds what the selector put there, in order */
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	static struct pulled pl;
+	for (uint32_t q = 0; q < QUEUES; q++) {
+		assert_int_equal(pull(&k, "g-custom", topic, q, 0, 100, 0, &pl), 0);
+		assert_int_equal(pl.n, per_queue[q]);
+		for (uint32_t i = 0; i < pl.n; i++) {
+			assert_int_equal(pl.body[i].key, q);
+			assert_int_equal(pl.body[i].seq, i);
+		}
+	}
+	conn_close(&k);
+
+	/* an existing topic: its own count (2), not the default */
+	char t2[64];
+	snprintf(t2, sizeof(t2), "adm.custom%04x", (unsigned)(net_rng() & 0xffff));
+	assert_int_equal(shmq_topic_create(c, t2, 2, &ti), 0);
+	struct sel_log log2 = { 0 };
+	SHMQ_PRODUCER_OPTS(o2, .topic = t2, .select = SHMQ_SELECT_CUSTOM, .selector = pick_by_first_byte_of_keys,
+			   .selector_arg = &log2, .delivery = SHMQ_DELIVERY_RING);
+	assert_int_equal(shmq_producer_open(c, &o2, &p), 0);
+	assert_int_equal(shmq_producer_queues(p), 2);
+	struct shmq_message m = { .body = body, .body_len = sizeof(body), .keys = "1" };
+	struct shmq_send_result r;
+	assert_int_equal(shmq_producer_send(p, &m, &r), 0);
+	assert_int_equal(r.queue_id, 1);
+	assert_int_equal(log2.queues_seen, 2);
+	shmq_producer_close(p);
+
+	/* refused as locally: no produce right; a custom selection without a selector */
+	SHMQ_PRODUCER_OPTS(ol, .topic = "locked.custom", .select = SHMQ_SELECT_CUSTOM,
+			   .selector = pick_by_first_byte_of_keys, .selector_arg = &log);
+	assert_int_equal(shmq_producer_open(c, &ol, &p), -EACCES);
+	assert_non_null(strstr(shmq_client_last_error(), "produce"));
+	SHMQ_PRODUCER_OPTS(on, .topic = topic, .select = SHMQ_SELECT_CUSTOM);
+	assert_int_equal(shmq_producer_open(c, &on, &p), -EINVAL);
+	shmq_client_close(c);
+}
+
+/* Item 3: msg_id of remote sends, as a local send's: shmq_msgid_encode(broker
+ * id, commitlog offset), resolvable by a local reader; "" at RING level. */
+static void test_remote_sends_carry_the_message_id_a_local_reader_resolves(void **state)
+{
+	(void)state;
+	shmq_client_t *c = remote_client(PRINCIPAL);
+	shmq_client_t *lc = local_client();
+	assert_int_equal(shmq_client_broker_id(c), BROKER_ID);
+	assert_int_equal(shmq_client_broker_id(lc), BROKER_ID);
+	const enum shmq_delivery levels[3] = { SHMQ_DELIVERY_PERSISTED, SHMQ_DELIVERY_DURABLE, SHMQ_DELIVERY_RING };
+	for (unsigned l = 0; l < 3; l++) {
+		SHMQ_PRODUCER_OPTS(o, .topic = "rt.msgid", .delivery = levels[l]);
+		shmq_producer_t *p = NULL;
+		assert_int_equal(shmq_producer_open(c, &o, &p), 0);
+		uint8_t body[100];
+		struct shmq_message m[3];
+		struct shmq_send_result r[3];
+		for (unsigned i = 0; i < 3; i++) {
+			memset(body, (int)('a' + l), sizeof(body));
+			m[i] = (struct shmq_message){ .body = body, .body_len = sizeof(body), .keys = "idk" };
+		}
+		assert_int_equal(shmq_producer_send_batch(p, m, 3, r), 3);
+		for (unsigned i = 0; i < 3; i++) {
+			if (levels[l] == SHMQ_DELIVERY_RING) {
+				assert_string_equal(r[i].msg_id, "");
+				continue;
+			}
+			char want[SHMQ_MSGID_STRLEN + 1];
+			assert_true(r[i].store_offset != OFFSET_UNKNOWN);
+			assert_int_equal(shmq_msgid_encode(BROKER_ID, r[i].store_offset, want), 0);
+			assert_string_equal(r[i].msg_id, want);
+			struct shmq_admin_msg am;
+			assert_int_equal(shmq_admin_read_msgid(lc, r[i].msg_id, &am), 0);
+			assert_int_equal(am.v.queue_id, r[i].queue_id);
+			assert_int_equal(am.v.queue_offset, r[i].queue_offset);
+			assert_int_equal(am.v.body_len, sizeof(body));
+			assert_memory_equal(am.v.body, body, sizeof(body));
+			shmq_admin_msg_free(&am);
+		}
+		shmq_producer_close(p);
+	}
+	shmq_client_close(lc);
+	shmq_client_close(c);
+}
+
+/* Two reads of one message agree on every field a reader sees. */
+static void admin_msg_equal(const struct shmq_admin_msg *a, const struct shmq_admin_msg *b)
+{
+	assert_string_equal(a->v.topic, b->v.topic);
+	assert_int_equal(a->v.queue_id, b->v.queue_id);
+	assert_int_equal(a->v.queue_offset, b->v.queue_offset);
+	assert_int_equal(a->v.store_offset, b->v.store_offset);
+	assert_string_equal(a->v.msg_id, b->v.msg_id);
+	assert_int_equal(a->v.producer_id, b->v.producer_id);
+	assert_int_equal(a->v.producer_seq, b->v.producer_seq);
+	assert_int_equal(a->v.born_ts_ms, b->v.born_ts_ms);
+	assert_int_equal(a->store_ts_ms, b->store_ts_ms);
+	assert_int_equal(a->size, b->size);
+	assert_int_equal(a->v.body_len, b->v.body_len);
+	assert_memory_equal(a->v.body, b->v.body, a->v.body_len);
+	assert_string_equal(a->v.keys ? a->v.keys : "", b->v.keys ? b->v.keys : "");
+	assert_string_equal(a->v.tags ? a->v.tags : "", b->v.tags ? b->v.tags : "");
+	const char *va, *vb;
+	assert_int_equal(shmq_msg_prop(&a->v, "origin", &va), 0);
+	assert_int_equal(shmq_msg_prop(&b->v, "origin", &vb), 0);
+	assert_string_equal(va, vb);
+}
+
+/* Item 4: the message reads of shmq/admin.h over the network (READ_MSG over
+ * ADMIN): the same message as a local read, or the same refusal. */
+static void test_message_reads_by_id_offset_queue_and_key_work_over_the_network_as_locally(void **state)
+{
+	(void)state;
+	shmq_client_t *c = remote_client(PRINCIPAL);
+	shmq_client_t *lc = local_client();
+	char key[32];
+	snprintf(key, sizeof(key), "rk%08x", (unsigned)(net_rng() & 0xffffffffu));
+	SHMQ_PRODUCER_OPTS(o, .topic = "rt.reads", .delivery = SHMQ_DELIVERY_PERSISTED);
+	shmq_producer_t *p = NULL;
+	assert_int_equal(shmq_producer_open(c, &o, &p), 0);
+	uint8_t body[3][200];
+	struct shmq_prop prop = { "origin", "remote-read" };
+	struct shmq_send_result r[3];
+	for (unsigned i = 0; i < 3; i++) {
+		itest_body_fill(body[i], sizeof(body[i]), 9, i, i);
+		struct shmq_message m = { .body = body[i], .body_len = sizeof(body[i]), .keys = key, .tags = "tR",
+					  .props = &prop, .nprops = 1, .sharding_key = key,
+					  .sharding_key_len = (uint32_t)strlen(key) };
+		assert_int_equal(shmq_producer_send(p, &m, &r[i]), 0);
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		struct shmq_admin_msg rm, lm;
+		assert_int_equal(shmq_admin_read_msgid(c, r[i].msg_id, &rm), 0);
+		assert_int_equal(shmq_admin_read_msgid(lc, r[i].msg_id, &lm), 0);
+		admin_msg_equal(&rm, &lm);
+		assert_int_equal(rm.v.body_len, sizeof(body[i]));
+		assert_memory_equal(rm.v.body, body[i], sizeof(body[i]));
+		shmq_admin_msg_free(&rm);
+		assert_int_equal(shmq_admin_read_offset(c, r[i].store_offset, &rm), 0);
+		admin_msg_equal(&rm, &lm);
+		shmq_admin_msg_free(&rm);
+		assert_int_equal(shmq_admin_read_queue(c, "rt.reads", r[i].queue_id, r[i].queue_offset, &rm), 0);
+		admin_msg_equal(&rm, &lm);
+		shmq_admin_msg_free(&rm);
+		shmq_admin_msg_free(&lm);
+	}
+	struct shmq_admin_msg *rq = NULL, *lq = NULL;
+	assert_int_equal(shmq_admin_query_key(c, "rt.reads", key, 0, UINT64_MAX, 64, &rq), 3);
+	assert_int_equal(shmq_admin_query_key(lc, "rt.reads", key, 0, UINT64_MAX, 64, &lq), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		admin_msg_equal(&rq[i], &lq[i]);
+		shmq_admin_msg_free(&rq[i]);
+		shmq_admin_msg_free(&lq[i]);
+	}
+	free(rq);
+	free(lq);
+
+	/* refusals, as locally: past the queue's end, not a record, another
+	 * broker's id, a queue the topic lacks */
+	struct shmq_admin_msg x;
+	assert_int_equal(shmq_admin_read_queue(c, "rt.reads", r[2].queue_id, r[2].queue_offset + 1000, &x),
+			 SHMQ_ENOTFOUND);
+	assert_true(shmq_admin_read_offset(c, r[0].store_offset + 8, &x) < 0);
+	char other[SHMQ_MSGID_STRLEN + 1];
+	assert_int_equal(shmq_msgid_encode(BROKER_ID + 1, r[0].store_offset, other), 0);
+	assert_int_equal(shmq_admin_read_msgid(c, other, &x), SHMQ_ENOTFOUND);
+	assert_int_equal(shmq_admin_read_queue(c, "rt.reads", QUEUES, 0, &x), -EINVAL);
+	shmq_producer_close(p);
+
+	/* the consume right on the record's own topic (root stores to locked.*) */
+	SHMQ_PRODUCER_OPTS(ol, .topic = "locked.reads", .delivery = SHMQ_DELIVERY_PERSISTED);
+	assert_int_equal(shmq_producer_open(lc, &ol, &p), 0);
+	struct shmq_message lm1 = { .body = body[0], .body_len = sizeof(body[0]) };
+	struct shmq_send_result lr;
+	assert_int_equal(shmq_producer_send(p, &lm1, &lr), 0);
+	assert_int_equal(shmq_admin_read_offset(c, lr.store_offset, &x), -EACCES);
+	assert_int_equal(shmq_admin_read_msgid(c, lr.msg_id, &x), -EACCES);
+	assert_int_equal(shmq_admin_read_queue(c, "locked.reads", lr.queue_id, lr.queue_offset, &x), -EACCES);
+	assert_int_equal(shmq_admin_read_offset(lc, lr.store_offset, &x), 0);
+	shmq_admin_msg_free(&x);
+	shmq_producer_close(p);
+
+	/* a record larger than an answer carries: SHMQ_ETOOBIG, said clearly */
+	SHMQ_PRODUCER_OPTS(ob, .topic = "rt.reads", .delivery = SHMQ_DELIVERY_PERSISTED);
+	assert_int_equal(shmq_producer_open(c, &ob, &p), 0);
+	static uint8_t big[SHMQ_CTL_RECORD_MAX];
+	itest_body_fill(big, sizeof(big), 9, 9, 9);
+	struct shmq_message bm = { .body = big, .body_len = sizeof(big) };
+	struct shmq_send_result br;
+	assert_int_equal(shmq_producer_send(p, &bm, &br), 0);
+	assert_int_equal(shmq_admin_read_msgid(c, br.msg_id, &x), SHMQ_ETOOBIG);
+	assert_non_null(strstr(shmq_client_last_error(), "bytes"));
+	assert_int_equal(shmq_admin_read_msgid(lc, br.msg_id, &x), 0); /* locally: mapped, any size */
+	assert_int_equal(x.v.body_len, sizeof(big));
+	shmq_admin_msg_free(&x);
+	shmq_producer_close(p);
+	shmq_client_close(lc);
+	shmq_client_close(c);
 }
 
 /* Last: stops the broker to read its counters. */
@@ -1431,6 +1916,11 @@ int main(void)
 		cmocka_unit_test(test_a_control_request_that_needs_an_fd_or_a_connection_is_refused_with_eopnotsupp),
 		cmocka_unit_test(test_garbage_control_bytes_inside_an_admin_frame_are_refused_without_harm),
 		cmocka_unit_test(test_a_remote_consumer_starting_at_latest_skips_the_past_of_never_committed_queues),
+		cmocka_unit_test(test_a_remote_consumer_starting_at_a_timestamp_gets_exactly_the_messages_stored_since),
+		cmocka_unit_test(test_search_time_over_admin_answers_as_the_consumequeue_search_and_obeys_the_acl),
+		cmocka_unit_test(test_a_remote_custom_selector_knows_the_queue_count_before_the_first_send),
+		cmocka_unit_test(test_remote_sends_carry_the_message_id_a_local_reader_resolves),
+		cmocka_unit_test(test_message_reads_by_id_offset_queue_and_key_work_over_the_network_as_locally),
 		cmocka_unit_test(test_garbage_frames_are_counted_and_ignored),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
