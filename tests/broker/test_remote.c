@@ -758,6 +758,31 @@ static int join_ack(struct conn *k, uint16_t type_req, const struct shmq_net_gro
 	return 0;
 }
 
+/* A member of @p group that commits @p offset on @p queue, then goes silent:
+ * its lease (lease_ms; 0 = the default) decides when others get its queues. */
+static void silent_member_commits(struct conn *k, const char *group, const char *topic, uint32_t lease_ms,
+				  uint32_t queue, uint64_t offset)
+{
+	struct shmq_net_group g;
+	struct shmq_net_join_ack_hdr ja;
+	group_req(&g, group, topic, 0);
+	if (lease_ms)
+		g.lease_ms = lease_ms;
+	assert_int_equal(join_ack(k, SHMQ_NET_JOIN, &g, &ja), 0);
+	assert_int_equal(ja.status, 0);
+	struct shmq_net_commit cm;
+	memset(&cm, 0, sizeof(cm));
+	assert_int_equal(shmq_ctl_name_set(cm.group, group, false), 0);
+	assert_int_equal(shmq_ctl_name_set(cm.topic, topic, false), 0);
+	cm.queue = queue;
+	cm.offset = offset;
+	uint16_t type;
+	const uint8_t *resp;
+	uint32_t rlen;
+	assert_int_equal(simple_call(k, SHMQ_NET_COMMIT, &cm, sizeof(cm), &type, &resp, &rlen), 0);
+	assert_int_equal(type, SHMQ_NET_COMMIT_ACK);
+}
+
 static void test_an_expired_lease_is_a_member_gone_and_its_queues_move(void **state)
 {
 	(void)state;
@@ -1041,22 +1066,7 @@ static void test_group_progress_and_reset_work_over_the_network(void **state)
 	assert_int_equal(produce(&k, "adm.grp", 1, 0, pid, 0, 10, 1, 0, 64, &ack, NULL), 0);
 	assert_int_equal(ack.status, 0);
 	/* a member joins and commits 3 on queue 1 */
-	struct shmq_net_group g;
-	struct shmq_net_join_ack_hdr ja;
-	group_req(&g, "g-adm", "adm.grp", 0);
-	assert_int_equal(join_ack(&k, SHMQ_NET_JOIN, &g, &ja), 0);
-	assert_int_equal(ja.status, 0);
-	struct shmq_net_commit cm;
-	memset(&cm, 0, sizeof(cm));
-	assert_int_equal(shmq_ctl_name_set(cm.group, "g-adm", false), 0);
-	assert_int_equal(shmq_ctl_name_set(cm.topic, "adm.grp", false), 0);
-	cm.queue = 1;
-	cm.offset = 3;
-	uint16_t type;
-	const uint8_t *resp;
-	uint32_t rlen;
-	assert_int_equal(simple_call(&k, SHMQ_NET_COMMIT, &cm, sizeof(cm), &type, &resp, &rlen), 0);
-	assert_int_equal(type, SHMQ_NET_COMMIT_ACK);
+	silent_member_commits(&k, "g-adm", "adm.grp", 0, 1, 3);
 
 	shmq_client_t *c = remote_client(PRINCIPAL);
 	shmq_client_t *lc = local_client();
@@ -1343,22 +1353,7 @@ static void test_a_remote_consumer_starting_at_latest_skips_the_past_of_never_co
 	 * member with a short lease commits 6 on queue 0 and goes silent */
 	assert_int_equal(produce(&k, "adm.latest", 0, 0, pid, 8, 2, 0, 8, 64, &ack, NULL), 0);
 	assert_int_equal(ack.status, 0);
-	struct shmq_net_group g;
-	struct shmq_net_join_ack_hdr ja;
-	group_req(&g, "g-resume", "adm.latest", 0);
-	g.lease_ms = 1000;
-	assert_int_equal(join_ack(&k, SHMQ_NET_JOIN, &g, &ja), 0);
-	assert_int_equal(ja.status, 0);
-	struct shmq_net_commit cm;
-	memset(&cm, 0, sizeof(cm));
-	assert_int_equal(shmq_ctl_name_set(cm.group, "g-resume", false), 0);
-	assert_int_equal(shmq_ctl_name_set(cm.topic, "adm.latest", false), 0);
-	cm.offset = 6;
-	uint16_t type;
-	const uint8_t *resp;
-	uint32_t rlen;
-	assert_int_equal(simple_call(&k, SHMQ_NET_COMMIT, &cm, sizeof(cm), &type, &resp, &rlen), 0);
-	assert_int_equal(type, SHMQ_NET_COMMIT_ACK);
+	silent_member_commits(&k, "g-resume", "adm.latest", 1000, 0, 6);
 	SHMQ_CONSUMER_OPTS(orr, .group = "g-resume", .topic = "adm.latest", .start = SHMQ_START_LATEST);
 	assert_int_equal(shmq_consumer_open(c, &orr, &cs), 0);
 	/* its queues come when the silent member's lease ran out (~1 s) */
@@ -1507,23 +1502,7 @@ static void test_a_remote_consumer_starting_at_a_timestamp_gets_exactly_the_mess
 
 	/* a queue the group committed resumes there, whatever the time: a
 	 * member with a short lease commits 2 on queue 0 and goes silent */
-	struct shmq_net_group gr;
-	struct shmq_net_join_ack_hdr ja;
-	group_req(&gr, "g-ts-resume", topic, 0);
-	gr.lease_ms = 1000;
-	assert_int_equal(join_ack(&k, SHMQ_NET_JOIN, &gr, &ja), 0);
-	assert_int_equal(ja.status, 0);
-	struct shmq_net_commit cm;
-	memset(&cm, 0, sizeof(cm));
-	assert_int_equal(shmq_ctl_name_set(cm.group, "g-ts-resume", false), 0);
-	assert_int_equal(shmq_ctl_name_set(cm.topic, topic, false), 0);
-	cm.queue = 0;
-	cm.offset = 2;
-	uint16_t type;
-	const uint8_t *resp;
-	uint32_t rlen;
-	assert_int_equal(simple_call(&k, SHMQ_NET_COMMIT, &cm, sizeof(cm), &type, &resp, &rlen), 0);
-	assert_int_equal(type, SHMQ_NET_COMMIT_ACK);
+	silent_member_commits(&k, "g-ts-resume", topic, 1000, 0, 2);
 	SHMQ_CONSUMER_OPTS(orr, .group = "g-ts-resume", .topic = topic, .start = SHMQ_START_TIMESTAMP,
 			   .start_ts_ms = T);
 	assert_int_equal(shmq_consumer_open(c, &orr, &cs), 0);
