@@ -730,6 +730,10 @@ static uint32_t pull_build(struct shmq_remote *r, const struct shmq_net_pull *p,
 	 * view is ahead (or a broker that lost its tail) messages it already
 	 * passed. */
 	uint64_t off = p->offset < min ? min : p->offset;
+	/* DURABLE visibility: only what the commitlog flushed (a queue's
+	 * records lie in commitlog order, so the first one past it ends it) */
+	bool durable = p->visibility == SHMQ_NET_VISIBLE_DURABLE;
+	uint64_t flushed = durable ? shmq_store_flushed_offset(store) : UINT64_MAX;
 	struct shmq_net_builder b;
 	shmq_net_builder_init(&b, buf, SHMQ_NET_MSG_MAX);
 	shmq_net_builder_put(&b, &h, sizeof(h));
@@ -748,6 +752,10 @@ static uint32_t pull_build(struct shmq_remote *r, const struct shmq_net_pull *p,
 		if (rc < 0) {
 			if (count == 0 && rc != SHMQ_ENOTFOUND)
 				status = rc;
+			break;
+		}
+		if (v.commitlog_offset + v.size > flushed) {
+			shmq_store_view_release(store, &v);
 			break;
 		}
 		struct shmq_ringmsg_in in;
@@ -795,12 +803,23 @@ static uint32_t pull_build(struct shmq_remote *r, const struct shmq_net_pull *p,
 
 static bool pull_has_data(struct shmq_remote *r, const struct shmq_net_pull *p)
 {
+	shmq_store_t *store = r->srv->store;
 	uint64_t min = 0, max = 0;
-	if (shmq_store_queue_offsets(r->srv->store, p->topic, p->queue, &min, &max) < 0)
+	if (shmq_store_queue_offsets(store, p->topic, p->queue, &min, &max) < 0)
 		return false;
 	/* beyond the next offset is not data: the pull waits until the message
 	 * at its offset is stored (or its timeout) */
-	return max > p->offset;
+	if (max <= p->offset)
+		return false;
+	if (p->visibility != SHMQ_NET_VISIBLE_DURABLE || p->offset < min)
+		return true;
+	/* DURABLE: ... and flushed */
+	struct shmq_store_view v;
+	if (shmq_store_read_queue(store, p->topic, p->queue, p->offset, &v) < 0)
+		return true; /* let the answer say what is wrong */
+	bool flushed = v.commitlog_offset + v.size <= shmq_store_flushed_offset(store);
+	shmq_store_view_release(store, &v);
+	return flushed;
 }
 
 static int h_pull(struct shmq_remote *r, const struct shmq_net_request *req, uint8_t *buf, uint32_t *len)
@@ -858,7 +877,9 @@ static bool pulls_service(struct shmq_remote *r)
 	while (*pp) {
 		struct rm_pull *w = *pp;
 		bool look = true;
-		if (w->ring) {
+		/* a DURABLE pull looks every round: the flusher, not the
+		 * persister's mark, says when its message is there */
+		if (w->ring && w->p.visibility != SHMQ_NET_VISIBLE_DURABLE) {
 			/* acquire inside shmq_ring_mark(): pairs with the persister's
 			 * release publish, which follows its store write (P3) */
 			uint64_t m = shmq_ring_mark(w->ring, SHMQ_RING_MARK_PERSISTED);

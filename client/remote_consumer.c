@@ -318,6 +318,9 @@ static int pull(struct shmq_rconsumer *cs, uint32_t qi, struct shmq_msg_view *ou
 		.offset = first,
 		.max_msgs = max < SHMQ_NET_BATCH_MAX ? max : SHMQ_NET_BATCH_MAX,
 		.timeout_ms = (uint32_t)((wait_ns + 999999u) / 1000000u),
+		.visibility = cs->o.visibility == SHMQ_VISIBLE_DURABLE ? SHMQ_NET_VISIBLE_DURABLE
+			    : cs->o.visibility == SHMQ_VISIBLE_IMMEDIATE ? SHMQ_NET_VISIBLE_IMMEDIATE
+									 : SHMQ_NET_VISIBLE_PERSISTED,
 	};
 	memcpy(p.group, cs->group, sizeof(p.group));
 	memcpy(p.topic, cs->topic, sizeof(p.topic));
@@ -548,7 +551,7 @@ int shmq_rconsumer_open(struct shmq_remote *r, const struct shmq_consumer_opts *
 	memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	o.sz = sizeof(o);
 	if (!o.group || !o.topic || (unsigned)o.mode > SHMQ_CONSUME_BROADCASTING ||
-	    (unsigned)o.start > SHMQ_START_TIMESTAMP)
+	    (unsigned)o.start > SHMQ_START_TIMESTAMP || (unsigned)o.visibility > SHMQ_VISIBLE_DURABLE)
 		return -EINVAL;
 	if (!o.retry_delay_ns)
 		o.retry_delay_ns = 1000000000ull;

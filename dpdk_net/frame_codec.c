@@ -321,7 +321,8 @@ int shmq_net_body_check(unsigned type, const void *body, size_t len)
 		memcpy(&p, b, sizeof(p));
 		if (!name_ok(p.group) || !name_ok(p.topic) || p.queue >= SHMQ_NET_QUEUES_MAX ||
 		    p.max_bytes == 0 || p.max_bytes > SHMQ_NET_MSG_MAX || p.max_msgs == 0 ||
-		    p.max_msgs > SHMQ_NET_BATCH_MAX || p.timeout_ms > SHMQ_NET_POLL_MAX_MS)
+		    p.max_msgs > SHMQ_NET_BATCH_MAX || p.timeout_ms > SHMQ_NET_POLL_MAX_MS ||
+		    p.visibility > SHMQ_NET_VISIBLE_MAX || p.reserved != 0)
 			return -EBADMSG;
 		return 0;
 	}

@@ -45,7 +45,7 @@
 #include "common/ctl_layout.h"
 
 #define SHMQ_NET_MAGIC   0x544e5153u /* "SQNT" in memory order */
-/* 2: PRODUCE carries the acknowledgement level (delivery, reserved). */
+/* 2: PRODUCE carries the acknowledgement level, PULL the visibility level. */
 #define SHMQ_NET_VERSION 2u
 
 #define SHMQ_NET_HDR_LEN 48u
@@ -247,8 +247,10 @@ struct shmq_net_pull {
 	uint64_t offset;        /* first queue offset wanted */
 	uint32_t max_msgs;      /* 1..SHMQ_NET_BATCH_MAX */
 	uint32_t timeout_ms;    /* long-poll: 0..SHMQ_NET_POLL_MAX_MS */
+	uint32_t visibility;    /* enum shmq_net_visibility: what may be served */
+	uint32_t reserved;      /* 0 */
 };
-SHMQ_ASSERT_SIZE(struct shmq_net_pull, 280);
+SHMQ_ASSERT_SIZE(struct shmq_net_pull, 288);
 SHMQ_ASSERT_OFFSET(struct shmq_net_pull, group, 0);
 SHMQ_ASSERT_OFFSET(struct shmq_net_pull, topic, 128);
 SHMQ_ASSERT_OFFSET(struct shmq_net_pull, queue, 256);
@@ -256,6 +258,16 @@ SHMQ_ASSERT_OFFSET(struct shmq_net_pull, max_bytes, 260);
 SHMQ_ASSERT_OFFSET(struct shmq_net_pull, offset, 264);
 SHMQ_ASSERT_OFFSET(struct shmq_net_pull, max_msgs, 272);
 SHMQ_ASSERT_OFFSET(struct shmq_net_pull, timeout_ms, 276);
+SHMQ_ASSERT_OFFSET(struct shmq_net_pull, visibility, 280);
+SHMQ_ASSERT_OFFSET(struct shmq_net_pull, reserved, 284);
+
+/* The consumer group's visibility level (a zeroed PULL asks for PERSISTED): */
+enum shmq_net_visibility {
+	SHMQ_NET_VISIBLE_PERSISTED = 0, /* stored messages (IMMEDIATE is served so too) */
+	SHMQ_NET_VISIBLE_IMMEDIATE = 1,
+	SHMQ_NET_VISIBLE_DURABLE = 2,   /* only messages the commitlog flushed */
+	SHMQ_NET_VISIBLE_MAX = SHMQ_NET_VISIBLE_DURABLE,
+};
 
 /* PULL_RESP: header then `count` entries (status 0) with strictly increasing
  * queue offsets, each >= the PULL's offset and < next_offset. */

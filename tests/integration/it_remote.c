@@ -790,6 +790,94 @@ static void test_remote_async_sends_are_back_pressured_while_the_broker_is_stall
 	free(body);
 }
 
+/* A remote consumer sees a message at its group's visibility level, as a
+ * local one: PERSISTED as soon as it is stored, DURABLE only once the
+ * commitlog was flushed past it (a broker flushing every 3 s here). Every
+ * message a DURABLE member gets lies below the flushed end the broker
+ * reports right after. */
+static void test_remote_durable_consumers_see_only_flushed_messages(void **state)
+{
+	(void)state;
+	char url2[64];
+	int port = free_udp_port();
+	assert_true(port > 0);
+	snprintf(url2, sizeof(url2), "udp://127.0.0.1:%d", port);
+	struct itest_broker b2;
+	memset(&b2, 0, sizeof(b2));
+	struct itest_broker_opts o = {
+		.extra = { "--net-listen", url2, "--net-secret-file", secret_path, "--acl", "*=any:pc",
+			   "--flush-interval-ms", "3000", NULL },
+	};
+	assert_int_equal(itest_broker_start(&b2, &o), 0);
+	shmq_client_t *lc = itest_connect(&b2);
+	assert_int_equal(shmq_topic_create(lc, "vis", 1, NULL), 0);
+	SHMQ_CLIENT_OPTS(co, .secret_file = secret_path, .request_timeout_ns = 2000000000ull);
+	shmq_client_t *c = NULL;
+	assert_int_equal(shmq_client_open(url2, &co, &c), 0);
+	shmq_consumer_t *cs[2];
+	const enum shmq_visibility vis[2] = { SHMQ_VISIBLE_PERSISTED, SHMQ_VISIBLE_DURABLE };
+	for (int i = 0; i < 2; i++) {
+		SHMQ_CONSUMER_OPTS(so, .group = i ? "g-durable" : "g-persisted", .topic = "vis",
+				   .start = SHMQ_START_EARLIEST, .visibility = vis[i]);
+		assert_int_equal(shmq_consumer_open(c, &so, &cs[i]), 0);
+	}
+	SHMQ_PRODUCER_OPTS(po, .topic = "vis", .delivery = SHMQ_DELIVERY_PERSISTED);
+	shmq_producer_t *p;
+	assert_int_equal(shmq_producer_open(c, &po, &p), 0);
+	/* one message stored and not yet flushed (a flush may fall in between:
+	 * then send another) */
+	struct shmq_send_result r;
+	struct shmq_broker_status st;
+	uint64_t sent = 0;
+	bool unflushed = false;
+	for (int attempt = 0; attempt < 5 && !unflushed; attempt++) {
+		struct shmq_message m = { .body = "v", .body_len = 1 };
+		assert_int_equal(shmq_producer_send(p, &m, &r), 0);
+		sent++;
+		assert_int_equal(shmq_admin_status(lc, &st), 0);
+		unflushed = st.commitlog_flushed_offset <= r.store_offset;
+	}
+	assert_true(unflushed);
+	struct shmq_msg_view v[8];
+	uint64_t got[2] = { 0, 0 };
+	/* PERSISTED: at once */
+	uint64_t end = itest_now_ns() + 2000000000ull;
+	while (got[0] < sent && itest_now_ns() < end) {
+		int n = shmq_consumer_poll(cs[0], v, 8, 100000000ull);
+		assert_true(n >= 0);
+		got[0] += (uint64_t)n;
+	}
+	assert_int_equal(got[0], sent);
+	/* DURABLE: what it gets is flushed; the last message only after the flush */
+	uint64_t last_seen = UINT64_MAX;
+	end = itest_now_ns() + 10000000000ull;
+	bool checked_early = false;
+	while (got[1] < sent && itest_now_ns() < end) {
+		int n = shmq_consumer_poll(cs[1], v, 8, 100000000ull);
+		assert_true(n >= 0);
+		assert_int_equal(shmq_admin_status(lc, &st), 0);
+		for (int k = 0; k < n; k++) {
+			assert_true(v[k].store_offset < st.commitlog_flushed_offset);
+			last_seen = v[k].store_offset;
+		}
+		got[1] += (uint64_t)n;
+		if (st.commitlog_flushed_offset <= r.store_offset) {
+			assert_true(last_seen == UINT64_MAX || last_seen < r.store_offset);
+			checked_early = true;
+		}
+	}
+	assert_int_equal(got[1], sent);
+	assert_int_equal(last_seen, r.store_offset);
+	assert_true(checked_early); /* the 3 s flush came after at least one poll */
+	shmq_producer_close(p);
+	for (int i = 0; i < 2; i++)
+		shmq_consumer_close(cs[i]);
+	shmq_client_close(c);
+	shmq_client_close(lc);
+	itest_broker_stop(&b2);
+	itest_teardown(&b2);
+}
+
 static void test_remote_forged_secret_is_refused(void **state)
 {
 	(void)state;
@@ -819,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_remote_forged_secret_is_refused),
 		cmocka_unit_test(test_remote_round_trip_keeps_order_per_key),
 		cmocka_unit_test(test_remote_send_returns_at_the_producers_delivery_level),
+		cmocka_unit_test(test_remote_durable_consumers_see_only_flushed_messages),
 		cmocka_unit_test(test_remote_async_sends_are_back_pressured_while_the_broker_is_stalled),
 		cmocka_unit_test(test_remote_one_mib_message_is_fragmented_and_reassembled),
 		cmocka_unit_test(test_remote_ten_percent_loss_loses_and_duplicates_nothing),

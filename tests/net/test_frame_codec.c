@@ -241,6 +241,17 @@ static void test_fixed_bodies_refuse_nonzero_reserved_bad_names_and_limits(void 
 	struct shmq_net_pull q = p;
 	q.timeout_ms = SHMQ_NET_POLL_MAX_MS + 1;
 	assert_int_equal(shmq_net_body_check(SHMQ_NET_PULL, &q, sizeof(q)), -EBADMSG);
+	for (uint32_t v = 0; v <= SHMQ_NET_VISIBLE_MAX; v++) { /* every visibility level */
+		q = p;
+		q.visibility = v;
+		assert_int_equal(shmq_net_body_check(SHMQ_NET_PULL, &q, sizeof(q)), 0);
+	}
+	q = p;
+	q.visibility = SHMQ_NET_VISIBLE_MAX + 1;
+	assert_int_equal(shmq_net_body_check(SHMQ_NET_PULL, &q, sizeof(q)), -EBADMSG);
+	q = p;
+	q.reserved = 1;
+	assert_int_equal(shmq_net_body_check(SHMQ_NET_PULL, &q, sizeof(q)), -EBADMSG);
 	q = p;
 	q.topic[100] = 'x'; /* garbage after the NUL */
 	assert_int_equal(shmq_net_body_check(SHMQ_NET_PULL, &q, sizeof(q)), -EBADMSG);
