@@ -66,6 +66,13 @@
 #ifndef SHMQ_NO_TSAN
 #define SHMQ_NO_TSAN
 #endif
+#if defined(__SANITIZE_THREAD__)
+#define SHMQ_TSAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHMQ_TSAN_BUILD 1
+#endif
+#endif
 
 struct shmq_ring {
 	int fd;
@@ -680,6 +687,24 @@ int shmq_ring_batch_commit(shmq_ring_t *r, struct shmq_ring_batch *b)
 enum { DEC_STOP = -1, DEC_FULL = -2, DEC_BAD = -3 };
 
 /*
+ * decode() is not instrumented (SHMQ_NO_TSAN), so ThreadSanitizer does not
+ * see its acquire load of a committed record's len word, nor therefore that
+ * the producer's writes happen before the reader's later uses of the bytes
+ * (a false race whenever producer and reader share a process, e.g. shmqd's
+ * remote port and its persister). Under TSan only, repeat that acquire where
+ * TSan sees it; pairs with the commit CAS as decode()'s does.
+ */
+static inline void tsan_acquire_record(const shmq_ring_t *r, uint64_t pos)
+{
+#ifdef SHMQ_TSAN_BUILD
+	(void)shmq_load_acquire(len_word(r, pos));
+#else
+	(void)r;
+	(void)pos;
+#endif
+}
+
+/*
  * Decode the record at @p pos into msgs[0..room). Returns the number of
  * messages (0 for padding) and its total length, or DEC_STOP (not committed),
  * DEC_FULL (does not fit in @p room), DEC_BAD (invalid: G8). *tail is
@@ -1037,6 +1062,7 @@ int shmq_ring_gate_read(shmq_ring_t *r, struct shmq_ring_msg *msgs, unsigned max
 			break;
 		if (d == DEC_BAD)
 			return fence_corrupt(r);
+		tsan_acquire_record(r, pos);
 		n += (unsigned)d;
 		pos += total;
 	}
@@ -1128,6 +1154,7 @@ int shmq_ring_read(shmq_ring_t *r, uint64_t *pos, struct shmq_ring_msg *msgs, un
 			break;
 		if (d == DEC_BAD) /* torn by reclamation, or real garbage? */
 			return shmq_ring_read_check(r, start) ? SHMQ_EOVERRUN : SHMQ_ECORRUPT;
+		tsan_acquire_record(r, p);
 		n += (unsigned)d;
 		p += total;
 	}
