@@ -36,6 +36,7 @@
 #define POLL_MAX 64u
 
 static struct itest_broker broker;
+static struct itest_broker vis_broker; /* one test's own broker; teardown stops it if the test failed */
 static char secret_dir[64];
 static char secret_path[128];
 static char url[64];
@@ -111,6 +112,10 @@ static int teardown(void **state)
 	if (broker.pid)
 		itest_broker_stop(&broker);
 	itest_teardown(&broker);
+	if (vis_broker.pid) {
+		itest_broker_stop(&vis_broker);
+		itest_teardown(&vis_broker);
+	}
 	unlink(secret_path);
 	char other[160];
 	snprintf(other, sizeof(other), "%s/other", secret_dir);
@@ -802,14 +807,14 @@ static void test_remote_durable_consumers_see_only_flushed_messages(void **state
 	int port = free_udp_port();
 	assert_true(port > 0);
 	snprintf(url2, sizeof(url2), "udp://127.0.0.1:%d", port);
-	struct itest_broker b2;
-	memset(&b2, 0, sizeof(b2));
+	struct itest_broker *b2 = &vis_broker;
+	memset(b2, 0, sizeof(*b2));
 	struct itest_broker_opts o = {
 		.extra = { "--net-listen", url2, "--net-secret-file", secret_path, "--acl", "*=any:pc",
 			   "--flush-interval-ms", "3000", NULL },
 	};
-	assert_int_equal(itest_broker_start(&b2, &o), 0);
-	shmq_client_t *lc = itest_connect(&b2);
+	assert_int_equal(itest_broker_start(b2, &o), 0);
+	shmq_client_t *lc = itest_connect(b2);
 	assert_int_equal(shmq_topic_create(lc, "vis", 1, NULL), 0);
 	SHMQ_CLIENT_OPTS(co, .secret_file = secret_path, .request_timeout_ns = 2000000000ull);
 	shmq_client_t *c = NULL;
@@ -874,8 +879,8 @@ static void test_remote_durable_consumers_see_only_flushed_messages(void **state
 		shmq_consumer_close(cs[i]);
 	shmq_client_close(c);
 	shmq_client_close(lc);
-	itest_broker_stop(&b2);
-	itest_teardown(&b2);
+	itest_broker_stop(b2);
+	itest_teardown(b2);
 }
 
 static void test_remote_forged_secret_is_refused(void **state)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -123,6 +124,8 @@ static int launch(struct itest_broker *b)
 			/* the log is diagnostics only */
 		}
 	}
+	pid_t parent = getpid();
+
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -134,6 +137,9 @@ static int launch(struct itest_broker *b)
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
 
+		/* a test process killed by its timeout takes its broker along */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(126);
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		dup2(logfd, 1);
