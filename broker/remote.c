@@ -378,6 +378,10 @@ static int produce_write(struct shmq_remote *r, struct rm_produce *p, const uint
 		memcpy(d, src[i], lens[i]);
 		/* the persister writes them; whatever the client sent is not an offset */
 		shmq_ringmsg_result_set(d, SHMQ_RINGMSG_RESULT_NONE, SHMQ_RINGMSG_RESULT_NONE);
+		uint32_t fl;
+		memcpy(&fl, (uint8_t *)d + offsetof(struct shmq_ringmsg_hdr, flags), sizeof(fl));
+		fl |= SHMQ_RINGMSG_F_REMOTE; /* found by idem_restore() after a restart */
+		memcpy((uint8_t *)d + offsetof(struct shmq_ringmsg_hdr, flags), &fl, sizeof(fl));
 	}
 	rc = shmq_ring_batch_commit(p->ring, &b);
 	if (rc < 0) { /* padded out (G6): nothing was stored, the client may resend */
@@ -1318,6 +1322,125 @@ static void remote_free(struct shmq_remote *r)
 	free(r);
 }
 
+/* ------------------------------------------------------------------ */
+/* idempotence across a restart                                         */
+
+/*
+ * The idem table lives in memory; after a broker crash a client resends
+ * every PRODUCE it has no answer for, and some of those were stored (or sat
+ * committed in a ring, which outlives the broker) before the crash. Before
+ * the port serves anyone, the table is rebuilt from the store: every record
+ * the remote port wrote (SHMQ_RINGMSG_F_REMOTE) in the last
+ * IDEM_RESTORE_WINDOW_MS of store time before the newest record. No answer
+ * leaves later than PERSIST_WAIT_NS after its batch was stored (a later one
+ * is an error the client resends anyway), and a lost answer's resend reaches
+ * a live broker within the client's retry interval, so an unanswered batch
+ * was stored inside that window. Records are read through each queue's
+ * consumequeue from the window's first offset; the cost is one record read
+ * per message of the window, local ones included (their flag is in the
+ * record, not in the consumequeue entry).
+ */
+#define IDEM_RESTORE_WINDOW_MS (PERSIST_WAIT_NS / 1000000ull)
+#define IDEM_DRAIN_WAIT_NS 5000000000ull /* > the ring's 1 s dead-producer timeout */
+
+/* Wait until the persister drained what @p ring held at the start: those
+ * records (a RING-level PRODUCE acknowledged before the crash) belong in the
+ * table too. */
+static void idem_drain(struct shmq_remote *r, shmq_ring_t *ring, const char *topic, uint32_t q)
+{
+	uint64_t tail = shmq_ring_tail(ring);
+	uint64_t end = shmq_now_ns() + IDEM_DRAIN_WAIT_NS;
+	while (shmq_ring_consumed(ring) < tail && !shmq_persister_ring_fenced(r->srv->persister, ring)) {
+		if (shmq_now_ns() >= end) {
+			shmq_log_warn(COMP, "ring %s/%u not drained within %llu s: its unstored messages are not "
+				      "known to the idempotence table", topic, q,
+				      (unsigned long long)(IDEM_DRAIN_WAIT_NS / 1000000000ull));
+			return;
+		}
+		shmq_persister_kick(r->srv->persister);
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Store time of the newest record of any queue (0 if none). */
+static uint64_t idem_newest_ms(struct shmq_remote *r, const struct shmq_topic_info *ti, uint32_t nt)
+{
+	uint64_t newest = 0;
+	for (uint32_t t = 0; t < nt; t++)
+		for (uint32_t q = 0; q < ti[t].queues; q++) {
+			uint64_t min, max;
+			struct shmq_store_view v;
+			if (shmq_store_queue_offsets(r->srv->store, ti[t].name, q, &min, &max) < 0 || max == min ||
+			    shmq_store_read_queue(r->srv->store, ti[t].name, q, max - 1, &v) < 0)
+				continue;
+			if (v.store_ts_ms > newest)
+				newest = v.store_ts_ms;
+			shmq_store_view_release(r->srv->store, &v);
+		}
+	return newest;
+}
+
+static int idem_restore(struct shmq_remote *r)
+{
+	uint64_t t0 = shmq_now_ns();
+	shmq_topics_t *topics = r->srv->topics;
+	uint32_t total = 0;
+	lock(r);
+	(void)shmq_topics_list(topics, 0, NULL, 0, &total);
+	struct shmq_topic_info *ti = total ? calloc(total, sizeof(*ti)) : NULL;
+	int nt = ti ? shmq_topics_list(topics, 0, ti, total, NULL) : 0;
+	unlock(r);
+	if (total && !ti)
+		return -ENOMEM;
+	if (nt < 0) {
+		free(ti);
+		return nt;
+	}
+	for (int t = 0; t < nt; t++)
+		for (uint32_t q = 0; q < ti[t].queues; q++) {
+			lock(r);
+			shmq_ring_t *ring = shmq_queues_get(r->srv->queues, ti[t].name, q);
+			unlock(r);
+			if (ring)
+				idem_drain(r, ring, ti[t].name, q);
+		}
+	uint64_t newest = idem_newest_ms(r, ti, (uint32_t)nt);
+	uint64_t from_ms = newest > IDEM_RESTORE_WINDOW_MS ? newest - IDEM_RESTORE_WINDOW_MS : 0;
+	uint64_t scanned = 0, seeded = 0;
+	int rc = 0;
+	for (int t = 0; t < nt && rc == 0 && newest; t++) {
+		uint64_t stream = stream_of(ti[t].name);
+		for (uint32_t q = 0; q < ti[t].queues && rc == 0; q++) {
+			uint64_t min, max, qo;
+			if (shmq_store_queue_offsets(r->srv->store, ti[t].name, q, &min, &max) < 0 ||
+			    shmq_store_queue_search_time(r->srv->store, ti[t].name, q, from_ms, &qo) < 0)
+				continue;
+			for (qo = qo < min ? min : qo; qo < max && rc == 0; qo++) {
+				struct shmq_store_view v;
+				if (shmq_store_read_queue(r->srv->store, ti[t].name, q, qo, &v) < 0)
+					continue; /* reclaimed meanwhile, or unreadable: not ours to judge here */
+				scanned++;
+				if ((v.flags & SHMQ_RINGMSG_F_REMOTE) && v.producer_id) {
+					int e = shmq_net_idem_seed(r->idem, v.producer_id, stream, v.producer_seq,
+								   v.queue_offset, v.commitlog_offset);
+					if (e == -ENOMEM)
+						rc = e;
+					seeded += e == 0;
+				}
+				shmq_store_view_release(r->srv->store, &v);
+			}
+		}
+	}
+	free(ti);
+	if (rc < 0)
+		return rc;
+	shmq_log_info(COMP, "idempotence table: %" PRIu64 " remote messages of the last %llu s of the store "
+		      "(%" PRIu64 " records read in %" PRIu64 " ms)", seeded,
+		      (unsigned long long)(IDEM_RESTORE_WINDOW_MS / 1000u), scanned, (shmq_now_ns() - t0) / 1000000u);
+	return 0;
+}
+
 int shmq_remote_start(shmq_server_t *srv, const struct shmq_broker_config *cfg, shmq_remote_t **out,
 		      char *err, size_t errlen)
 {
@@ -1358,6 +1481,8 @@ int shmq_remote_start(shmq_server_t *srv, const struct shmq_broker_config *cfg, 
 	if (rc < 0)
 		goto fail;
 	rc = shmq_net_idem_create(NULL, &r->idem);
+	if (rc == 0)
+		rc = idem_restore(r);
 	if (rc == 0) {
 		SHMQ_NET_SERVER_OPTS(so);
 		rc = shmq_net_server_create(r->be, r->auth, handler, r, &so, &r->ns);

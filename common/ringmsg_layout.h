@@ -62,6 +62,12 @@
 
 #define SHMQ_RINGMSG_MAGIC   0x534d5253u /* "SRMS" in memory order */
 #define SHMQ_RINGMSG_VERSION 2u
+/* flags: the message came through the broker's remote port, which sets the
+ * bit in its ring copy; its producer_id/producer_seq are then a remote
+ * producer's idempotence stream (per producer and topic), which the remote
+ * port rebuilds from the store after a restart (docs/protocol.md, PRODUCE).
+ * libshmq never sets it; the broker does not interpret any other bit. */
+#define SHMQ_RINGMSG_F_REMOTE 0x1u
 /* Value of an unset result word (as the producer encodes it). */
 #define SHMQ_RINGMSG_RESULT_NONE UINT64_MAX
 

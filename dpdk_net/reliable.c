@@ -288,6 +288,7 @@ size_t shmq_net_dedup_bytes(const struct shmq_net_dedup *d)
 /* ---- idempotent produce ---- */
 
 struct idem_off {
+	uint64_t seq;           /* whose offsets these are; UINT64_MAX = none */
 	uint64_t queue_offset;
 	uint64_t store_offset;
 };
@@ -296,9 +297,10 @@ struct idem_prod {
 	uint64_t producer_id;   /* 0 = free */
 	uint64_t stream;
 	uint64_t next_seq;      /* next expected */
-	uint64_t held;          /* sequences [next_seq - held, next_seq) have offsets */
 	uint64_t last_used;
-	struct idem_off *hist;  /* history entries, indexed by seq % history */
+	/* indexed by seq % history; an entry is valid for seq if it carries
+	 * seq and next_seq - seq <= history (a seeded stream may have holes) */
+	struct idem_off *hist;
 };
 
 struct shmq_net_idem {
@@ -367,37 +369,63 @@ int shmq_net_idem_check(struct shmq_net_idem *t, uint64_t producer_id, uint64_t 
 	return 0;
 }
 
+/* The pair of (@p producer_id, @p stream), taking the least recently used
+ * one (forgotten: its producer restarts the stream) if it is new; its
+ * next_seq is then @p seq. NULL on -ENOMEM. */
+static struct idem_prod *idem_get(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq)
+{
+	struct idem_prod *p = idem_find(t, producer_id, stream);
+	if (p)
+		return p;
+	struct idem_prod *lru = NULL;
+	for (uint32_t i = 0; i < t->o.producers; i++) {
+		if (!t->p[i].producer_id) {
+			lru = &t->p[i];
+			break;
+		}
+		if (!lru || t->p[i].last_used < lru->last_used)
+			lru = &t->p[i];
+	}
+	struct idem_off *hist = lru->hist;
+	if (!hist) {
+		hist = malloc(t->o.history * sizeof(*hist));
+		if (!hist)
+			return NULL;
+	}
+	/* a reused history holds the evicted pair's sequences */
+	for (uint32_t i = 0; i < t->o.history; i++)
+		hist[i].seq = UINT64_MAX;
+	*lru = (struct idem_prod){ .producer_id = producer_id, .stream = stream, .next_seq = seq,
+				   .last_used = ++t->clock, .hist = hist };
+	return lru;
+}
+
 int shmq_net_idem_record(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq,
 			 uint64_t queue_offset, uint64_t store_offset)
 {
-	struct idem_prod *p = idem_find(t, producer_id, stream);
-	if (!p) {
-		struct idem_prod *lru = NULL;
-		for (uint32_t i = 0; i < t->o.producers; i++) {
-			if (!t->p[i].producer_id) {
-				lru = &t->p[i];
-				break;
-			}
-			if (!lru || t->p[i].last_used < lru->last_used)
-				lru = &t->p[i];
-		}
-		struct idem_off *hist = lru->hist;
-		if (!hist) {
-			hist = malloc(t->o.history * sizeof(*hist));
-			if (!hist)
-				return -ENOMEM;
-		}
-		/* an evicted pair is forgotten: its producer restarts the stream */
-		*lru = (struct idem_prod){ .producer_id = producer_id, .stream = stream, .next_seq = seq,
-					   .held = 0, .last_used = ++t->clock, .hist = hist };
-		p = lru;
-	}
+	struct idem_prod *p = idem_get(t, producer_id, stream, seq);
+	if (!p)
+		return -ENOMEM;
 	if (seq != p->next_seq)
 		return SHMQ_ESEQGAP;
-	p->hist[seq % t->o.history] = (struct idem_off){ queue_offset, store_offset };
+	p->hist[seq % t->o.history] = (struct idem_off){ seq, queue_offset, store_offset };
 	p->next_seq = seq + 1;
-	if (p->held < t->o.history)
-		p->held++;
+	return 0;
+}
+
+int shmq_net_idem_seed(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq,
+		       uint64_t queue_offset, uint64_t store_offset)
+{
+	if (!producer_id || seq == UINT64_MAX)
+		return -EINVAL;
+	struct idem_prod *p = idem_get(t, producer_id, stream, seq);
+	if (!p)
+		return -ENOMEM;
+	if (seq >= p->next_seq)
+		p->next_seq = seq + 1;
+	/* older than the history: its slot belongs to a later sequence */
+	if (p->next_seq - seq <= t->o.history)
+		p->hist[seq % t->o.history] = (struct idem_off){ seq, queue_offset, store_offset };
 	return 0;
 }
 
@@ -405,9 +433,11 @@ int shmq_net_idem_lookup(struct shmq_net_idem *t, uint64_t producer_id, uint64_t
 			 uint64_t *queue_offset, uint64_t *store_offset)
 {
 	struct idem_prod *p = idem_find(t, producer_id, stream);
-	if (!p || seq >= p->next_seq || p->next_seq - seq > p->held)
+	if (!p || seq >= p->next_seq || p->next_seq - seq > t->o.history)
 		return SHMQ_ENOTFOUND;
 	const struct idem_off *o = &p->hist[seq % t->o.history];
+	if (o->seq != seq)
+		return SHMQ_ENOTFOUND;
 	*queue_offset = o->queue_offset;
 	*store_offset = o->store_offset;
 	return 0;

@@ -157,6 +157,17 @@ int shmq_net_idem_check(struct shmq_net_idem *t, uint64_t producer_id, uint64_t 
  *  -ENOMEM. */
 int shmq_net_idem_record(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq,
 			 uint64_t queue_offset, uint64_t store_offset);
+/**
+ * @brief After a broker restart: @p seq of the stream was found stored at
+ *        these offsets (the store's message records), in any order. The
+ *        stream's next expected sequence becomes at least @p seq + 1, so a
+ *        resend of it is answered as a duplicate instead of written again;
+ *        offsets of the last `history` sequences are kept (a sequence never
+ *        seeded is a duplicate with unknown offsets).
+ * @return 0, -EINVAL (producer id 0), -ENOMEM.
+ */
+int shmq_net_idem_seed(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq,
+		       uint64_t queue_offset, uint64_t store_offset);
 /** @brief Offsets of an earlier @p seq. @return 0 or SHMQ_ENOTFOUND (never
  *  stored, or beyond the history: the caller answers SHMQ_OFFSET_UNKNOWN). */
 int shmq_net_idem_lookup(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq,

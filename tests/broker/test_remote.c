@@ -110,6 +110,8 @@ static int error_status(uint16_t type, const uint8_t *resp, uint32_t len)
 /* PRODUCE count messages of key `key` (bodies by itest_body_fill, seq =
  * key_seq0 + i) as producer `pid` sequences first_seq... Returns 0 with the
  * ack (res: count entries), or the ERROR's status, or a call error. */
+static uint8_t produce_delivery; /* SHMQ_NET_DELIVERY_* of the next PRODUCEs */
+
 static int64_t build_produce(uint8_t *out, const char *topic, uint32_t queue, uint64_t hint, uint64_t pid,
 			     uint64_t first_seq, uint32_t count, uint32_t key, uint64_t key_seq0, uint32_t len)
 {
@@ -122,6 +124,7 @@ static int64_t build_produce(uint8_t *out, const char *topic, uint32_t queue, ui
 	h.selector_hint = queue == SHMQ_NET_QUEUE_ANY ? hint : 0;
 	h.producer_id = pid;
 	h.first_seq = first_seq;
+	h.delivery = produce_delivery;
 	struct shmq_net_builder b;
 	shmq_net_builder_init(&b, out, SHMQ_NET_MSG_MAX);
 	shmq_net_builder_put(&b, &h, sizeof(h));
@@ -1824,6 +1827,57 @@ static void test_message_reads_by_id_offset_queue_and_key_work_over_the_network_
 }
 
 /* Last: stops the broker to read its counters. */
+/* The broker dies after storing batches whose answers the client may not
+ * have (one PERSISTED batch, one RING batch that may still sit in its ring
+ * at the kill). A new broker learns the producer's stream from the store:
+ * both resends are duplicates answered with the stored offsets, the stream
+ * continues at the right sequence, and the queue holds every message once. */
+static void test_a_batch_resent_after_a_broker_kill_is_answered_from_the_store_not_stored_again(void **state)
+{
+	(void)state;
+	const char *topic = "rt.restart";
+	const uint32_t q = 1;
+	struct conn k;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	const uint64_t pid = 0x5000 + (net_rng() & 0xffff);
+	struct shmq_net_produce_ack_hdr a;
+	struct shmq_net_produce_result r1[5], r2[5], rr[5];
+	assert_int_equal(produce(&k, topic, q, 0, pid, 50, 5, 3, 0, 64, &a, r1), 0);
+	assert_int_equal(a.status, 0);
+	produce_delivery = SHMQ_NET_DELIVERY_RING;
+	assert_int_equal(produce(&k, topic, q, 0, pid, 55, 5, 3, 5, 64, &a, r2), 0);
+	produce_delivery = SHMQ_NET_DELIVERY_PERSISTED;
+	assert_int_equal(a.status, 0);
+	assert_int_equal(r2[0].queue_offset, SHMQ_OFFSET_UNKNOWN); /* RING: not stored yet */
+	itest_broker_kill(&broker);
+	conn_close(&k);
+	assert_int_equal(itest_broker_restart(&broker), 0);
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 20000000000ull), 0);
+	/* the PERSISTED batch again: its original offsets */
+	assert_int_equal(produce(&k, topic, q, 0, pid, 50, 5, 3, 0, 64, &a, rr), 0);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.count, 5);
+	assert_memory_equal(rr, r1, sizeof(r1));
+	/* the RING batch again: stored once, now with its offsets */
+	assert_int_equal(produce(&k, topic, q, 0, pid, 55, 5, 3, 5, 64, &a, rr), 0);
+	assert_int_equal(a.status, 0);
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(rr[i].queue_offset, r1[4].queue_offset + 1 + i);
+	/* the stream goes on where it stopped; a gap is still refused */
+	assert_int_equal(produce(&k, topic, q, 0, pid, 62, 1, 3, 12, 64, &a, NULL), 0);
+	assert_int_equal(a.status, SHMQ_ESEQGAP);
+	assert_int_equal(a.next_seq, 60);
+	assert_int_equal(produce(&k, topic, q, 0, pid, 60, 1, 3, 10, 64, &a, rr), 0);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(rr[0].queue_offset, r1[4].queue_offset + 6);
+	static struct pulled pl;
+	assert_int_equal(pull(&k, "g", topic, q, 0, 100, 0, &pl), 0);
+	assert_int_equal(pl.n, 11);
+	for (uint32_t i = 0; i < pl.n; i++)
+		assert_int_equal(pl.body[i].seq, i);
+	conn_close(&k);
+}
+
 static void test_garbage_frames_are_counted_and_ignored(void **state)
 {
 	(void)state;
@@ -1900,7 +1954,9 @@ int main(void)
 		cmocka_unit_test(test_a_remote_custom_selector_knows_the_queue_count_before_the_first_send),
 		cmocka_unit_test(test_remote_sends_carry_the_message_id_a_local_reader_resolves),
 		cmocka_unit_test(test_message_reads_by_id_offset_queue_and_key_work_over_the_network_as_locally),
-		cmocka_unit_test(test_garbage_frames_are_counted_and_ignored),
+		/* restarts the broker: the counters start again */
+		cmocka_unit_test(test_a_batch_resent_after_a_broker_kill_is_answered_from_the_store_not_stored_again),
+		cmocka_unit_test(test_garbage_frames_are_counted_and_ignored), /* last: stops the broker */
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -183,6 +183,51 @@ static void test_idem_forgets_the_least_recently_used_producer_when_full(void **
 	shmq_net_idem_destroy(t);
 }
 
+/* After a restart the table is seeded from the store in queue order, not
+ * sequence order, and a stream's records may have holes (other queues beyond
+ * the scan): the next expected sequence is the highest seen + 1, offsets are
+ * kept only for sequences actually seen, and an evicted pair's history never
+ * answers for the pair that reuses it. */
+static void test_idem_seeded_out_of_order_knows_the_highest_sequence_and_only_seen_offsets(void **state)
+{
+	(void)state;
+	SHMQ_NET_IDEM_OPTS(o, .producers = 2, .history = 8);
+	struct shmq_net_idem *t;
+	assert_int_equal(shmq_net_idem_create(&o, &t), 0);
+	uint32_t dups;
+	uint64_t next, qo, so;
+	/* queue 0 held 10, 12, 13; queue 1 held 11, 15 (14 not scanned) */
+	const uint64_t seqs[] = { 10, 12, 13, 11, 15 };
+	for (unsigned i = 0; i < 5; i++)
+		assert_int_equal(shmq_net_idem_seed(t, 7, 1, seqs[i], 100 + seqs[i], 1000 + seqs[i]), 0);
+	assert_int_equal(shmq_net_idem_check(t, 7, 1, 13, 4, &dups, &next), 0);
+	assert_int_equal(next, 16);
+	assert_int_equal(dups, 3); /* 13, 14, 15 stored before the restart; 16 is new */
+	assert_int_equal(shmq_net_idem_lookup(t, 7, 1, 11, &qo, &so), 0);
+	assert_true(qo == 111 && so == 1011);
+	assert_int_equal(shmq_net_idem_lookup(t, 7, 1, 14, &qo, &so), SHMQ_ENOTFOUND); /* a hole */
+	assert_int_equal(shmq_net_idem_check(t, 7, 1, 17, 1, &dups, &next), SHMQ_ESEQGAP);
+	/* the live path continues the seeded stream */
+	assert_int_equal(shmq_net_idem_record(t, 7, 1, 16, 116, 1016), 0);
+	assert_int_equal(shmq_net_idem_lookup(t, 7, 1, 16, &qo, &so), 0);
+	assert_int_equal(qo, 116);
+	/* a seed older than the history is counted, not kept */
+	assert_int_equal(shmq_net_idem_seed(t, 7, 1, 3, 103, 1003), 0);
+	assert_int_equal(shmq_net_idem_lookup(t, 7, 1, 3, &qo, &so), SHMQ_ENOTFOUND);
+	assert_int_equal(shmq_net_idem_lookup(t, 7, 1, 11, &qo, &so), 0); /* its slot untouched */
+	assert_int_equal(shmq_net_idem_seed(t, 0, 1, 3, 0, 0), -EINVAL);
+	/* two more pairs evict 7/1; 9/1 reuses its history at the same seqs */
+	assert_int_equal(shmq_net_idem_seed(t, 8, 1, 0, 0, 0), 0);
+	assert_int_equal(shmq_net_idem_seed(t, 9, 1, 16, 0, 0), 0);
+	assert_int_equal(shmq_net_idem_seed(t, 9, 1, 15, 5, 5), 0);
+	assert_int_equal(shmq_net_idem_lookup(t, 9, 1, 11, &qo, &so), SHMQ_ENOTFOUND);
+	assert_int_equal(shmq_net_idem_lookup(t, 9, 1, 15, &qo, &so), 0);
+	assert_int_equal(qo, 5);
+	assert_int_equal(shmq_net_idem_check(t, 7, 1, 13, 1, &dups, &next), 0); /* forgotten */
+	assert_int_equal(dups, 0);
+	shmq_net_idem_destroy(t);
+}
+
 /* ---- deterministic lossy simulation ---- */
 
 #define PRODUCERS 4
@@ -415,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_dedup_evicts_oldest_answers_never_pending_and_calls_older_stale),
 		cmocka_unit_test(test_idem_refuses_gaps_and_answers_duplicates_with_original_offsets),
 		cmocka_unit_test(test_idem_forgets_the_least_recently_used_producer_when_full),
+		cmocka_unit_test(test_idem_seeded_out_of_order_knows_the_highest_sequence_and_only_seen_offsets),
 		cmocka_unit_test(test_lossy_reordering_link_delivers_every_batch_exactly_once),
 		cmocka_unit_test(test_a_new_session_resending_in_flight_batches_stores_them_once),
 	};
