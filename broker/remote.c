@@ -90,6 +90,18 @@ struct rm_produce {
 	uint32_t dups;                 /* RP_INFLIGHT: leading messages already stored */
 	struct shmq_ring_batch batch;  /* RP_INFLIGHT */
 	uint64_t deadline_ns;
+	/* RP_INFLIGHT: where each message's payload starts in the batch record,
+	 * taken at reserve from our own lengths: once committed, the record's
+	 * inner headers are shared memory that a local producer (or the ring's
+	 * next lap, after the persister consumed it) may have overwritten, so
+	 * they are never walked again. UINT32_MAX = unknown. */
+	uint32_t *off;
+	/* PERSISTED reached: the results, read once from the ring (a DURABLE
+	 * produce then waits for the flush without touching the record). */
+	bool collected;
+	int status;                    /* of the collected results */
+	uint64_t store_end;            /* the store's end when collected */
+	struct shmq_net_produce_result *res;
 };
 
 /* A long-polling PULL (offset already resolved). The store only grows by
@@ -365,6 +377,14 @@ static int produce_write(struct shmq_remote *r, struct rm_produce *p, const uint
 			n++;
 		}
 	}
+	if (!p->off) {
+		p->off = malloc(p->h.count * sizeof(*p->off)); /* n only shrinks on a retry */
+		p->res = malloc(p->h.count * sizeof(*p->res));
+		if (!p->off || !p->res) {
+			*len = produce_ack(buf, p, -ENOMEM, p->h.first_seq + dups);
+			return 1;
+		}
+	}
 	struct shmq_ring_batch b;
 	rc = shmq_ring_batch_reserve(p->ring, r->ring_pid, SHMQ_RING_TYPE_USER, n, lens, &b);
 	if (rc == SHMQ_BACK_PRESSURED)
@@ -374,7 +394,13 @@ static int produce_write(struct shmq_remote *r, struct rm_produce *p, const uint
 		return 1;
 	}
 	for (uint32_t i = 0; i < n; i++) {
+		/* our own inner headers, just written and not yet committed */
 		void *d = shmq_ring_batch_data(&b, i);
+		if (!d) { /* overwritten under us by a hostile local producer */
+			p->off[i] = UINT32_MAX;
+			continue;
+		}
+		p->off[i] = (uint32_t)((uint8_t *)d - (uint8_t *)b.base);
 		memcpy(d, src[i], lens[i]);
 		/* the persister writes them; whatever the client sent is not an offset */
 		shmq_ringmsg_result_set(d, SHMQ_RINGMSG_RESULT_NONE, SHMQ_RINGMSG_RESULT_NONE);
@@ -406,6 +432,33 @@ static int produce_write(struct shmq_remote *r, struct rm_produce *p, const uint
 	return 0;
 }
 
+/* PERSISTED passed @p p's record: read the result words the persister
+ * wrote there, once. */
+static void produce_collect(struct shmq_remote *r, struct rm_produce *p)
+{
+	uint32_t n = p->batch.count;
+	p->status = 0;
+	p->store_end = shmq_store_max_offset(r->srv->store);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t so = SHMQ_OFFSET_UNKNOWN, qo = SHMQ_OFFSET_UNKNOWN;
+		if (p->off[i] != UINT32_MAX) {
+			shmq_ringmsg_result_get((uint8_t *)p->batch.base + p->off[i], &so, &qo);
+			if (so == SHMQ_RINGMSG_RESULT_NONE || qo == SHMQ_RINGMSG_RESULT_NONE)
+				p->status = -EIO; /* refused by the store (logged by the persister) */
+		}
+		p->res[i] = (struct shmq_net_produce_result){ .queue_offset = qo, .store_offset = so };
+	}
+	/* G5: the words were read from a live ring; trust them (the -EIO too)
+	 * only if the record was not reclaimed meanwhile. A reclaimed record
+	 * was consumed past PERSISTED: stored, offsets unknown. */
+	if (shmq_ring_read_check(p->ring, p->batch.pos) != 0) {
+		p->status = 0;
+		for (uint32_t i = 0; i < n; i++)
+			p->res[i] = (struct shmq_net_produce_result){ SHMQ_OFFSET_UNKNOWN, SHMQ_OFFSET_UNKNOWN };
+	}
+	p->collected = true;
+}
+
 /* An RP_INFLIGHT produce: build its answer into @p buf (*len) once its
  * record reached the level the PRODUCE asked for (RING: at once).
  * @return true when answered. */
@@ -413,35 +466,28 @@ static bool produce_answer(struct shmq_remote *r, struct rm_produce *p, uint8_t 
 {
 	bool ring_level = p->h.delivery == SHMQ_NET_DELIVERY_RING;
 	/* acquire inside shmq_ring_mark(): pairs with the persister's release
-	 * publish, which follows its result-word stores (persister.h P3); the
-	 * FLUSHED mark never passes the PERSISTED one */
-	bool reached = ring_level || shmq_ring_mark(p->ring, SHMQ_RING_MARK_PERSISTED) > p->batch.pos;
-	if (reached && p->h.delivery == SHMQ_NET_DELIVERY_DURABLE)
-		reached = shmq_ring_mark(p->ring, SHMQ_RING_MARK_FLUSHED) > p->batch.pos;
-	bool fenced = !reached && shmq_persister_ring_fenced(r->srv->persister, p->ring);
+	 * publish, which follows its result-word stores (persister.h P3) */
+	if (!ring_level && !p->collected && shmq_ring_mark(p->ring, SHMQ_RING_MARK_PERSISTED) > p->batch.pos)
+		produce_collect(r, p);
+	bool reached = ring_level || p->collected;
+	if (reached && p->status == 0 && p->h.delivery == SHMQ_NET_DELIVERY_DURABLE)
+		/* the ring's FLUSHED mark, or (a ring fenced after the store took
+		 * the batch gets no more marks) the store flushed past its end */
+		reached = shmq_ring_mark(p->ring, SHMQ_RING_MARK_FLUSHED) > p->batch.pos ||
+			  shmq_store_flushed_offset(r->srv->store) >= p->store_end;
+	bool fenced = !reached && !p->collected && shmq_persister_ring_fenced(r->srv->persister, p->ring);
 	bool late = !reached && shmq_now_ns() >= p->deadline_ns;
 	if (!reached && !fenced && !late)
 		return false;
 	uint32_t n = p->batch.count;
-	int status = fenced ? SHMQ_EFENCED : late ? -ETIMEDOUT : 0;
+	int status = fenced ? SHMQ_EFENCED : late ? -ETIMEDOUT : p->collected ? p->status : 0;
 	if (status == 0 && ring_level) {
 		/* not stored yet: offsets unknown, as for a local RING send */
 		for (uint32_t i = 0; i < n; i++)
 			produce_result(buf, p->dups + i, SHMQ_OFFSET_UNKNOWN, SHMQ_OFFSET_UNKNOWN);
 	} else if (status == 0) {
-		for (uint32_t i = 0; i < n; i++) {
-			uint64_t so, qo;
-			shmq_ringmsg_result_get(shmq_ring_batch_data(&p->batch, i), &so, &qo);
-			if (so == SHMQ_RINGMSG_RESULT_NONE || qo == SHMQ_RINGMSG_RESULT_NONE)
-				status = -EIO; /* refused by the store (logged by the persister) */
-			produce_result(buf, p->dups + i, qo, so);
-		}
-		/* G5: the words were read from a live ring; trust them only if
-		 * the record was not reclaimed meanwhile */
-		if (status == 0 && shmq_ring_read_check(p->ring, p->batch.pos) != 0) {
-			for (uint32_t i = 0; i < n; i++)
-				produce_result(buf, p->dups + i, SHMQ_OFFSET_UNKNOWN, SHMQ_OFFSET_UNKNOWN);
-		}
+		for (uint32_t i = 0; i < n; i++)
+			produce_result(buf, p->dups + i, p->res[i].queue_offset, p->res[i].store_offset);
 	}
 	uint32_t len;
 	if (status == 0) {
@@ -515,6 +561,8 @@ static bool produce_follows(const struct shmq_remote *r, const struct rm_produce
 static void produce_free(struct rm_produce *p)
 {
 	if (p) {
+		free(p->off);
+		free(p->res);
 		free(p->body);
 		free(p);
 	}
@@ -1326,57 +1374,69 @@ static void remote_free(struct shmq_remote *r)
 /* idempotence across a restart                                         */
 
 /*
- * The idem table lives in memory; after a broker crash a client resends
- * every PRODUCE it has no answer for, and some of those were stored (or sat
- * committed in a ring, which outlives the broker) before the crash. Before
- * the port serves anyone, the table is rebuilt from the store: every record
- * the remote port wrote (SHMQ_RINGMSG_F_REMOTE) in the last
- * IDEM_RESTORE_WINDOW_MS of store time before the newest record. No answer
- * leaves later than PERSIST_WAIT_NS after its batch was stored (a later one
- * is an error the client resends anyway), and a lost answer's resend reaches
- * a live broker within the client's retry interval, so an unanswered batch
- * was stored inside that window. Records are read through each queue's
- * consumequeue from the window's first offset; the cost is one record read
- * per message of the window, local ones included (their flag is in the
- * record, not in the consumequeue entry).
+ * The idem table lives in memory; after a broker crash (or a stop: pending
+ * requests stay unanswered) a client resends every PRODUCE it has no answer
+ * for, and some of those were stored (or sat committed in a ring, which
+ * outlives the broker) before. Before the port serves anyone, the table is
+ * rebuilt from the store: every record the remote port wrote
+ * (SHMQ_RINGMSG_F_REMOTE) stored within IDEM_RESTORE_WINDOW_MS before the
+ * newest record of the previous run, plus everything drained from the rings
+ * since. The window: no answer leaves later than PERSIST_WAIT_NS after its
+ * batch was stored (a later one is an error the client resends anyway), and
+ * a lost answer's resends reach a live broker within the client's request
+ * timeout (5 s by default), so an unanswered batch lies well inside 60 s.
+ * Records are read through each queue's consumequeue from the window's first
+ * offset: one record read per message of the window, local ones included
+ * (the flag is in the record, not in the consumequeue entry).
  */
-#define IDEM_RESTORE_WINDOW_MS (PERSIST_WAIT_NS / 1000000ull)
-#define IDEM_DRAIN_WAIT_NS 5000000000ull /* > the ring's 1 s dead-producer timeout */
+#define IDEM_RESTORE_WINDOW_MS 60000ull
+#define IDEM_DRAIN_WAIT_NS 5000000000ull /* all rings; > the ring's 1 s dead-producer timeout */
 
-/* Wait until the persister drained what @p ring held at the start: those
- * records (a RING-level PRODUCE acknowledged before the crash) belong in the
- * table too. */
-static void idem_drain(struct shmq_remote *r, shmq_ring_t *ring, const char *topic, uint32_t q)
+/* Wait (until @p end) for the persister to drain what @p ring held at the
+ * start: those records (a RING-level PRODUCE acknowledged before the crash)
+ * belong in the table too. @return false if it did not. */
+static bool idem_drain(struct shmq_remote *r, shmq_ring_t *ring, uint64_t end)
 {
 	uint64_t tail = shmq_ring_tail(ring);
-	uint64_t end = shmq_now_ns() + IDEM_DRAIN_WAIT_NS;
 	while (shmq_ring_consumed(ring) < tail && !shmq_persister_ring_fenced(r->srv->persister, ring)) {
-		if (shmq_now_ns() >= end) {
-			shmq_log_warn(COMP, "ring %s/%u not drained within %llu s: its unstored messages are not "
-				      "known to the idempotence table", topic, q,
-				      (unsigned long long)(IDEM_DRAIN_WAIT_NS / 1000000000ull));
-			return;
-		}
+		if (shmq_now_ns() >= end)
+			return false;
 		shmq_persister_kick(r->srv->persister);
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);
 	}
+	return true;
 }
 
-/* Store time of the newest record of any queue (0 if none). */
+/* Store time of the newest record of the previous run (commitlog offset
+ * below the recovered end) in any queue; 0 if none. Records drained or
+ * written since are stamped now and must not move the window. Consumequeue
+ * entries follow commitlog order, so a binary search finds each queue's. */
 static uint64_t idem_newest_ms(struct shmq_remote *r, const struct shmq_topic_info *ti, uint32_t nt)
 {
-	uint64_t newest = 0;
+	shmq_store_t *st = r->srv->store;
+	uint64_t newest = 0, end = r->srv->store_end_at_open;
 	for (uint32_t t = 0; t < nt; t++)
 		for (uint32_t q = 0; q < ti[t].queues; q++) {
-			uint64_t min, max;
+			uint64_t lo, hi;
+			if (shmq_store_queue_offsets(st, ti[t].name, q, &lo, &hi) < 0)
+				continue;
+			while (lo < hi) { /* first entry at or past the end */
+				uint64_t mid = lo + (hi - lo) / 2;
+				struct shmq_store_cq_entry e;
+				if (shmq_store_cq_get(st, ti[t].name, q, mid, &e) == 0 && e.commitlog_offset >= end)
+					hi = mid;
+				else
+					lo = mid + 1;
+			}
 			struct shmq_store_view v;
-			if (shmq_store_queue_offsets(r->srv->store, ti[t].name, q, &min, &max) < 0 || max == min ||
-			    shmq_store_read_queue(r->srv->store, ti[t].name, q, max - 1, &v) < 0)
+			uint64_t min, max;
+			if (shmq_store_queue_offsets(st, ti[t].name, q, &min, &max) < 0 || lo == min ||
+			    shmq_store_read_queue(st, ti[t].name, q, lo - 1, &v) < 0)
 				continue;
 			if (v.store_ts_ms > newest)
 				newest = v.store_ts_ms;
-			shmq_store_view_release(r->srv->store, &v);
+			shmq_store_view_release(st, &v);
 		}
 	return newest;
 }
@@ -1397,14 +1457,22 @@ static int idem_restore(struct shmq_remote *r)
 		free(ti);
 		return nt;
 	}
+	/* one deadline for all rings: a persister that cannot progress (a full
+	 * or failing disk) must not hold the start for 5 s per ring */
+	uint64_t drain_end = t0 + IDEM_DRAIN_WAIT_NS;
+	uint32_t undrained = 0;
 	for (int t = 0; t < nt; t++)
 		for (uint32_t q = 0; q < ti[t].queues; q++) {
 			lock(r);
 			shmq_ring_t *ring = shmq_queues_get(r->srv->queues, ti[t].name, q);
 			unlock(r);
-			if (ring)
-				idem_drain(r, ring, ti[t].name, q);
+			if (ring && !idem_drain(r, ring, drain_end))
+				undrained++;
 		}
+	if (undrained)
+		shmq_log_warn(COMP, "%u rings not drained within %llu s: their unstored messages are not known to "
+			      "the idempotence table (a resend of one of them is stored again)", undrained,
+			      (unsigned long long)(IDEM_DRAIN_WAIT_NS / 1000000000ull));
 	uint64_t newest = idem_newest_ms(r, ti, (uint32_t)nt);
 	uint64_t from_ms = newest > IDEM_RESTORE_WINDOW_MS ? newest - IDEM_RESTORE_WINDOW_MS : 0;
 	uint64_t scanned = 0, seeded = 0;
@@ -1413,17 +1481,22 @@ static int idem_restore(struct shmq_remote *r)
 		uint64_t stream = stream_of(ti[t].name);
 		for (uint32_t q = 0; q < ti[t].queues && rc == 0; q++) {
 			uint64_t min, max, qo;
-			if (shmq_store_queue_offsets(r->srv->store, ti[t].name, q, &min, &max) < 0 ||
-			    shmq_store_queue_search_time(r->srv->store, ti[t].name, q, from_ms, &qo) < 0)
+			if (shmq_store_queue_offsets(r->srv->store, ti[t].name, q, &min, &max) < 0)
+				continue; /* nothing stored */
+			int e = shmq_store_queue_search_time(r->srv->store, ti[t].name, q, from_ms, &qo);
+			if (e < 0) {
+				shmq_log_warn(COMP, "%s/%u: time search failed (%s): its remote messages are not "
+					      "known to the idempotence table", ti[t].name, q, shmq_strerror(e));
 				continue;
+			}
 			for (qo = qo < min ? min : qo; qo < max && rc == 0; qo++) {
 				struct shmq_store_view v;
 				if (shmq_store_read_queue(r->srv->store, ti[t].name, q, qo, &v) < 0)
-					continue; /* reclaimed meanwhile, or unreadable: not ours to judge here */
+					continue; /* unreadable: what a consumer skips, a resend may store again */
 				scanned++;
 				if ((v.flags & SHMQ_RINGMSG_F_REMOTE) && v.producer_id) {
-					int e = shmq_net_idem_seed(r->idem, v.producer_id, stream, v.producer_seq,
-								   v.queue_offset, v.commitlog_offset);
+					e = shmq_net_idem_seed(r->idem, v.producer_id, stream, v.producer_seq,
+							       v.queue_offset, v.commitlog_offset);
 					if (e == -ENOMEM)
 						rc = e;
 					seeded += e == 0;

@@ -175,6 +175,7 @@ static int open_store(struct shmq_server *s, char *err, size_t errlen)
 		return rc;
 	}
 	log_recovery(&rep);
+	s->store_end_at_open = rep.end_offset;
 	return 0;
 }
 

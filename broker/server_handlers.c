@@ -459,13 +459,10 @@ static int h_group_reset(struct shmq_server *s, struct srv_session *ss,
 }
 
 /* SEARCH_TIME: where a consumer starting at a timestamp places a queue its
- * group never committed (the remote consumer's SHMQ_START_TIMESTAMP). The
- * same binary search as the local consumer's shmq_qc_seek_timestamp(), so
- * the answers agree: the first offset stored at or after the time, the end
- * when none is, 0 when the queue stored nothing yet; an entry that cannot be
- * read (deleted by retention meanwhile, corrupt, bad CRC) counts as older,
- * where the local cursor skips it too (shmq_store_queue_search_time() would
- * fail the whole search instead, and the consumer's every poll with it). */
+ * group never committed (the remote consumer's SHMQ_START_TIMESTAMP): the
+ * first offset stored at or after the time, the end when none is, 0 when the
+ * queue stored nothing yet. The store's search skips unreadable entries as
+ * the local cursor does, so the two answers agree. */
 static int h_search_time(struct shmq_server *s, struct srv_session *ss, const struct shmq_ctl_msg *req,
 			 struct shmq_ctl_msg *resp)
 {
@@ -478,39 +475,18 @@ static int h_search_time(struct shmq_server *s, struct srv_session *ss, const st
 		return why(s, -EINVAL, "topic '%s' has %u queues; no queue %u", r->topic, queues, r->queue);
 	struct shmq_ctl_search_time_resp *o = &resp->u.search_time_resp;
 	o->queue = r->queue;
-	uint64_t lo = 0, hi = 0;
-	rc = shmq_store_queue_offsets(s->store, r->topic, r->queue, &lo, &hi);
+	uint64_t at = 0;
+	rc = shmq_store_queue_search_time(s->store, r->topic, r->queue, r->timestamp_ms, &at);
 	if (rc == SHMQ_ENOTFOUND)
 		return 0; /* nothing stored yet: from the start, as GROUP_RESET */
 	if (rc < 0)
-		return why(s, rc, "%s/%u: %s", r->topic, r->queue, shmq_strerror(rc));
-	/* Invariant: every offset below lo is stored before the time (or gone),
-	 * hi is stored at or after it (or the end). Store timestamps follow
-	 * queue order (one appender, wall clock). */
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		struct shmq_store_view v;
-		rc = shmq_store_read_queue(s->store, r->topic, r->queue, mid, &v);
-		if (rc == SHMQ_ESTALE || rc == SHMQ_ECORRUPT || rc == SHMQ_ECRC) {
-			lo = mid + 1;
-			continue;
-		}
-		if (rc < 0)
-			return why(s, rc, "%s/%u: time search failed at offset %" PRIu64 ": %s", r->topic,
-				   r->queue, mid, shmq_strerror(rc));
-		uint64_t ts = v.store_ts_ms;
-		shmq_store_view_release(s->store, &v);
-		if (ts >= r->timestamp_ms)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
+		return why(s, rc, "%s/%u: time search failed: %s", r->topic, r->queue, shmq_strerror(rc));
 	/* the bounds after the search: max only grows; min may have passed the
 	 * answer (retention), and what it deleted was older anyway */
-	uint64_t min = lo, max = lo;
+	uint64_t min = at, max = at;
 	if (shmq_store_queue_offsets(s->store, r->topic, r->queue, &min, &max) < 0)
-		min = max = lo;
-	o->offset = lo < min ? min : lo;
+		min = max = at;
+	o->offset = at < min ? min : at;
 	o->min_offset = min;
 	o->max_offset = max < o->offset ? o->offset : max;
 	return 0;

@@ -50,6 +50,7 @@ struct shmq_server {
 	struct shmq_remote *remote; /* STATUS counters; under lock (ADMIN STATUS reads it too) */
 	shmq_acl_t *acl;
 	shmq_store_t *store;
+	uint64_t store_end_at_open;  /* recovered commitlog end: what came before this run */
 	shmq_topics_t *topics;
 	shmq_persister_t *persister;
 	shmq_queues_t *queues;

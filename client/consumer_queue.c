@@ -568,27 +568,27 @@ int shmq_qc_seek_timestamp(struct shmq_qcursor *c, uint64_t ts_ms)
 	int rc = c->log->bounds(c->log->arg, c->topic, c->queue, &lo, &hi);
 	if (rc < 0)
 		return rc;
-	/* Invariant: every offset below lo is stored before ts_ms (or gone),
-	 * hi is stored at or after it (or the end). Store timestamps follow
-	 * queue order (one appender, wall clock). */
+	/* Invariant: every readable offset below lo is stored before ts_ms,
+	 * every readable one at or past hi at or after it (store timestamps
+	 * follow queue order: one appender, wall clock). An unreadable one
+	 * (retention caught up, corrupt, bad CRC) is absent: the cursor skips
+	 * it (Q4), so it never decides a side; the next readable one does. The
+	 * broker's consumequeue search (SEARCH_TIME) is the same, so the two
+	 * answers agree. */
 	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
+		uint64_t mid = lo + (hi - lo) / 2, p;
 		uint64_t ts = 0;
-		rc = store_ts(c, mid, &ts);
-		if (rc == SHMQ_ESTALE) {
-			lo = mid + 1; /* retention caught up with us: older anyway */
-			continue;
+		for (p = mid; p < hi; p++) {
+			rc = store_ts(c, p, &ts);
+			if (rc != SHMQ_ESTALE && rc != SHMQ_ECORRUPT && rc != SHMQ_ECRC)
+				break;
 		}
-		if (rc == SHMQ_ECORRUPT || rc == SHMQ_ECRC) {
-			lo = mid + 1; /* unreadable: treat as older, the cursor skips it (Q4) */
-			continue;
-		}
-		if (rc < 0)
+		if (p < hi && rc < 0)
 			return rc;
-		if (ts >= ts_ms)
+		if (p == hi || ts >= ts_ms)
 			hi = mid;
 		else
-			lo = mid + 1;
+			lo = p + 1;
 	}
 	shmq_qc_seek(c, lo);
 	return 0;

@@ -730,24 +730,26 @@ int shmq_cq_search_time(shmq_cq_t *cq, uint64_t ts_ms, shmq_cq_ts_fn fn, void *a
 	uint64_t lo = atomic_load_explicit(&cq->min, memory_order_relaxed);
 	uint64_t hi = atomic_load_explicit(&cq->max, memory_order_relaxed);
 
-	/* Invariant: every entry below lo is older than ts_ms, every entry at
-	 * or past hi is not. */
+	/* Invariant: every readable entry below lo is older than ts_ms, every
+	 * readable entry at or past hi is not. An unreadable one (lost, or the
+	 * callback says so) is absent: a cursor skips it, so the answer may
+	 * land on it, but it never decides which side a readable one is on. */
 	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		struct shmq_cq_entry e;
+		uint64_t mid = lo + (hi - lo) / 2, p;
 		uint64_t ts = 0;
-		entry_decode(entry_ptr(cq, mid), &e);
-		if (e.size == 0) {
-			rc = SHMQ_ECORRUPT; /* a lost write, not yet replayed */
-			goto out;
+		for (p = mid; p < hi; p++) {
+			struct shmq_cq_entry e;
+			entry_decode(entry_ptr(cq, p), &e);
+			rc = e.size == 0 ? 1 : fn(arg, e.commitlog_offset, &ts);
+			if (rc <= 0)
+				break;
 		}
-		rc = fn(arg, e.commitlog_offset, &ts);
 		if (rc < 0)
 			goto out;
-		if (ts < ts_ms)
-			lo = mid + 1;
-		else
+		if (p == hi || ts >= ts_ms)
 			hi = mid;
+		else
+			lo = p + 1;
 	}
 	rc = 0;
 	*queue_offset = lo;

@@ -93,13 +93,17 @@ int shmq_cq_last(shmq_cq_t *cq, struct shmq_cq_entry *e);
 int64_t shmq_cq_truncate(shmq_cq_t *cq, uint64_t commitlog_end);
 
 /* Store timestamp of the record at commitlog_offset; 0 or a negative status. */
+/* @return 0 with *store_ts_ms; 1: the record cannot be read (retention,
+ * corruption), it counts as absent; or a negative status that ends the search. */
 typedef int (*shmq_cq_ts_fn)(void *arg, uint64_t commitlog_offset, uint64_t *store_ts_ms);
 /**
  * @brief First queue offset in [min, max) whose record's store timestamp is
  *        >= ts_ms (binary search: O(log n) callback calls). *queue_offset =
  *        max if every entry is older, min if none is.
- * @return 0, the first negative status returned by @p fn, or SHMQ_ECORRUPT
- *         if it meets a lost (all-zero) entry.
+ *        A lost (all-zero) entry or an unreadable record (@p fn returns 1)
+ *        is absent, as a cursor skips it: a linear probe finds the next
+ *        readable entry, so the answer for readable entries stays exact.
+ * @return 0, or the first negative status returned by @p fn.
  */
 int shmq_cq_search_time(shmq_cq_t *cq, uint64_t ts_ms, shmq_cq_ts_fn fn, void *arg,
 			uint64_t *queue_offset);

@@ -657,6 +657,8 @@ static int ts_of(void *arg, uint64_t off, uint64_t *ts)
 {
 	struct shmq_store_view v;
 	int rc = shmq_store_read(arg, off, &v);
+	if (rc == SHMQ_ESTALE || rc == SHMQ_ECORRUPT || rc == SHMQ_ECRC)
+		return 1; /* absent to the search: a consumer's cursor skips it too */
 	if (rc < 0)
 		return rc;
 	*ts = v.store_ts_ms;

@@ -290,7 +290,10 @@ int shmq_store_read_queue(shmq_store_t *s, const char *topic, uint32_t queue_id,
 int shmq_store_queue_offsets(shmq_store_t *s, const char *topic, uint32_t queue_id,
 			     uint64_t *min, uint64_t *max);
 
-/** @brief First queue offset with store timestamp >= @p ts_ms (max if none). */
+/** @brief First queue offset with store timestamp >= @p ts_ms (max if none).
+ *  An entry that cannot be read (its record deleted by retention, corrupt,
+ *  of bad CRC, or a consumequeue entry not written yet) is skipped, as a
+ *  consumer's cursor skips it: one bad record does not fail the search. */
 int shmq_store_queue_search_time(shmq_store_t *s, const char *topic, uint32_t queue_id,
 				 uint64_t ts_ms, uint64_t *queue_offset);
 

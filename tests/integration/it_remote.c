@@ -36,7 +36,7 @@
 #define POLL_MAX 64u
 
 static struct itest_broker broker;
-static struct itest_broker vis_broker; /* one test's own broker; teardown stops it if the test failed */
+static struct itest_broker own_broker; /* a test's own broker; teardown stops it if the test failed */
 static char secret_dir[64];
 static char secret_path[128];
 static char url[64];
@@ -112,9 +112,9 @@ static int teardown(void **state)
 	if (broker.pid)
 		itest_broker_stop(&broker);
 	itest_teardown(&broker);
-	if (vis_broker.pid) {
-		itest_broker_stop(&vis_broker);
-		itest_teardown(&vis_broker);
+	if (own_broker.pid) {
+		itest_broker_stop(&own_broker);
+		itest_teardown(&own_broker);
 	}
 	unlink(secret_path);
 	char other[160];
@@ -807,7 +807,7 @@ static void test_remote_durable_consumers_see_only_flushed_messages(void **state
 	int port = free_udp_port();
 	assert_true(port > 0);
 	snprintf(url2, sizeof(url2), "udp://127.0.0.1:%d", port);
-	struct itest_broker *b2 = &vis_broker;
+	struct itest_broker *b2 = &own_broker;
 	memset(b2, 0, sizeof(*b2));
 	struct itest_broker_opts o = {
 		.extra = { "--net-listen", url2, "--net-secret-file", secret_path, "--acl", "*=any:pc",
@@ -883,6 +883,114 @@ static void test_remote_durable_consumers_see_only_flushed_messages(void **state
 	itest_teardown(b2);
 }
 
+#define DURABLE_N 32
+
+struct durable_send {
+	shmq_producer_t *p;
+	struct shmq_send_result res[DURABLE_N];
+	int rc;
+	atomic_bool done; /* release: rc/res written; acquire in the flooding loop */
+};
+
+static void *durable_send_thread(void *arg)
+{
+	struct durable_send *d = arg;
+	uint8_t body[200];
+	memset(body, 'R', sizeof(body));
+	struct shmq_message m[DURABLE_N];
+	for (int i = 0; i < DURABLE_N; i++)
+		m[i] = (struct shmq_message){ .body = body, .body_len = sizeof(body) };
+	d->rc = shmq_producer_send_batch(d->p, m, DURABLE_N, d->res);
+	atomic_store_explicit(&d->done, true, memory_order_release);
+	return NULL;
+}
+
+/* A DURABLE batch waits for a flush (3 s here) long after the persister
+ * consumed its ring record; meanwhile a local producer laps the 64 KiB ring
+ * with 0xff bytes. The broker used to walk the batch's inner headers again
+ * at flush time and read garbage: a SIGSEGV, or a stored batch answered
+ * -EIO and stored again on resend. Now the answer is the 32 messages, each
+ * stored once, with offsets that are either unknown or right. */
+static void test_remote_durable_batch_survives_its_ring_record_being_reused_before_the_flush(void **state)
+{
+	(void)state;
+	char url2[64];
+	int port = free_udp_port();
+	assert_true(port > 0);
+	snprintf(url2, sizeof(url2), "udp://127.0.0.1:%d", port);
+	struct itest_broker *b2 = &own_broker;
+	memset(b2, 0, sizeof(*b2));
+	struct itest_broker_opts o = {
+		.ring_capacity = "64K", .max_message_size = "8K", .flush_interval_ms = "3000",
+		.extra = { "--net-listen", url2, "--net-secret-file", secret_path, "--acl", "*=any:pc", NULL },
+	};
+	assert_int_equal(itest_broker_start(b2, &o), 0);
+	shmq_client_t *lc = itest_connect(b2);
+	assert_int_equal(shmq_topic_create(lc, "lap", 1, NULL), 0);
+	SHMQ_CLIENT_OPTS(co, .secret_file = secret_path, .request_timeout_ns = 5000000000ull);
+	shmq_client_t *c = NULL;
+	assert_int_equal(shmq_client_open(url2, &co, &c), 0);
+	static struct durable_send d;
+	memset(&d, 0, sizeof(d));
+	SHMQ_PRODUCER_OPTS(po, .topic = "lap", .delivery = SHMQ_DELIVERY_DURABLE);
+	assert_int_equal(shmq_producer_open(c, &po, &d.p), 0);
+	SHMQ_PRODUCER_OPTS(lo, .topic = "lap", .delivery = SHMQ_DELIVERY_RING);
+	shmq_producer_t *lp;
+	assert_int_equal(shmq_producer_open(lc, &lo, &lp), 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, durable_send_thread, &d), 0);
+	itest_sleep_ms(300); /* written and persisted, not flushed */
+	static uint8_t ff[2000]; /* mostly 0xff where the batch's inner headers were */
+	memset(ff, 0xff, sizeof(ff));
+	uint64_t laps_bytes = 0;
+	while (!atomic_load_explicit(&d.done, memory_order_acquire)) {
+		struct shmq_message m = { .body = ff, .body_len = sizeof(ff) };
+		if (shmq_producer_send(lp, &m, NULL) == 0)
+			laps_bytes += sizeof(ff);
+	}
+	pthread_join(th, NULL);
+	fprintf(stderr, "durable batch answered %d while %" PRIu64 " KiB went through the 64 KiB ring\n", d.rc,
+		laps_bytes >> 10);
+	assert_int_equal(d.rc, DURABLE_N);
+	assert_true(laps_bytes > (128u << 10)); /* the record's bytes were reused */
+	assert_int_equal(shmq_producer_flush(lp, 5000000000ull), 0);
+	shmq_producer_close(lp);
+	shmq_producer_close(d.p);
+	shmq_client_close(c);
+	/* every remote message stored once; known offsets point at them */
+	uint64_t min = 0, max = 0;
+	for (int i = 0; i < 200 && max < laps_bytes / sizeof(ff) + DURABLE_N; i++) {
+		struct shmq_group_progress *gp;
+		assert_int_equal(shmq_admin_group_progress(lc, "lap-reader", "lap", &gp), 0);
+		min = gp->q[0].min_offset;
+		max = gp->q[0].max_offset;
+		free(gp);
+		itest_sleep_ms(10);
+	}
+	assert_int_equal(max, laps_bytes / sizeof(ff) + DURABLE_N);
+	unsigned remote = 0;
+	for (uint64_t off = min; off < max; off++) {
+		struct shmq_admin_msg am;
+		assert_int_equal(shmq_admin_read_queue(lc, "lap", 0, off, &am), 0);
+		if (am.v.body_len && ((const uint8_t *)am.v.body)[0] == 'R')
+			remote++;
+		shmq_admin_msg_free(&am);
+	}
+	assert_int_equal(remote, DURABLE_N);
+	for (int i = 0; i < DURABLE_N; i++) {
+		if (d.res[i].queue_offset == SHMQ_OFFSET_UNKNOWN)
+			continue;
+		struct shmq_admin_msg am;
+		assert_int_equal(shmq_admin_read_queue(lc, "lap", 0, d.res[i].queue_offset, &am), 0);
+		assert_int_equal(((const uint8_t *)am.v.body)[0], 'R');
+		assert_int_equal(am.v.store_offset, d.res[i].store_offset);
+		shmq_admin_msg_free(&am);
+	}
+	shmq_client_close(lc);
+	assert_int_equal(itest_broker_stop(b2), 0); /* alive, and stops cleanly */
+	itest_teardown(b2);
+}
+
 static void test_remote_forged_secret_is_refused(void **state)
 {
 	(void)state;
@@ -913,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(test_remote_round_trip_keeps_order_per_key),
 		cmocka_unit_test(test_remote_send_returns_at_the_producers_delivery_level),
 		cmocka_unit_test(test_remote_durable_consumers_see_only_flushed_messages),
+		cmocka_unit_test(test_remote_durable_batch_survives_its_ring_record_being_reused_before_the_flush),
 		cmocka_unit_test(test_remote_async_sends_are_back_pressured_while_the_broker_is_stalled),
 		cmocka_unit_test(test_remote_one_mib_message_is_fragmented_and_reassembled),
 		cmocka_unit_test(test_remote_ten_percent_loss_loses_and_duplicates_nothing),

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The store facade: lookups by queue, time, key and message id; offsets;
  * exclusive open; restart. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "store_test_util.h"
@@ -76,6 +78,24 @@ static void test_consumequeue_lookup_by_queue_offset_and_by_time(void **state)
 	assert_int_equal(mn, 0);
 	assert_int_equal(mx, 10);
 	assert_int_equal(shmq_store_queue_offsets(f->s, "time", 9, &mn, &mx), SHMQ_ENOTFOUND);
+	/* an unreadable record is skipped instead of failing the search, and
+	 * the answers for readable ones stay exact (4 is the corrupt one) */
+	char path[512];
+	uint64_t base = r[4].commitlog_offset / TEST_SEG * TEST_SEG;
+	snprintf(path, sizeof(path), "%s/commitlog/%020llu", f->dir, (unsigned long long)base);
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	const uint32_t bad_magic = 0x0badf00d;
+	assert_int_equal(pwrite(fd, &bad_magic, sizeof(bad_magic), (off_t)(r[4].commitlog_offset - base + 4)), 4);
+	close(fd);
+	struct shmq_store_view v;
+	assert_int_equal(shmq_store_read(f->s, r[4].commitlog_offset, &v), SHMQ_ECORRUPT);
+	assert_int_equal(shmq_store_queue_search_time(f->s, "time", 1, 4500, &q), 0);
+	assert_int_equal(q, 4); /* the first message after it is 5 (6000) */
+	assert_int_equal(shmq_store_queue_search_time(f->s, "time", 1, 3500, &q), 0);
+	assert_int_equal(q, 3);
+	assert_int_equal(shmq_store_queue_search_time(f->s, "time", 1, 5500, &q), 0);
+	assert_int_equal(q, 4); /* unreadable: to a cursor the same answer as 5 */
 }
 
 static void test_query_by_key_confirms_topic_key_and_time_range(void **state)
