@@ -795,6 +795,24 @@ static void test_remote_async_sends_are_back_pressured_while_the_broker_is_stall
 	free(body);
 }
 
+/* Start own_broker: its own remote port (URL into @p own_url, any principal may
+ * produce and consume), async flush every 3 s; @p ring_capacity and
+ * @p max_message_size NULL = the harness's. @return a local client of it. */
+static shmq_client_t *own_broker_start(char *own_url, size_t len, const char *ring_capacity,
+				       const char *max_message_size)
+{
+	int port = free_udp_port();
+	assert_true(port > 0);
+	snprintf(own_url, len, "udp://127.0.0.1:%d", port);
+	memset(&own_broker, 0, sizeof(own_broker));
+	struct itest_broker_opts o = {
+		.ring_capacity = ring_capacity, .max_message_size = max_message_size, .flush_interval_ms = "3000",
+		.extra = { "--net-listen", own_url, "--net-secret-file", secret_path, "--acl", "*=any:pc", NULL },
+	};
+	assert_int_equal(itest_broker_start(&own_broker, &o), 0);
+	return itest_connect(&own_broker);
+}
+
 /* A remote consumer sees a message at its group's visibility level, as a
  * local one: PERSISTED as soon as it is stored, DURABLE only once the
  * commitlog was flushed past it (a broker flushing every 3 s here). Every
@@ -804,17 +822,8 @@ static void test_remote_durable_consumers_see_only_flushed_messages(void **state
 {
 	(void)state;
 	char url2[64];
-	int port = free_udp_port();
-	assert_true(port > 0);
-	snprintf(url2, sizeof(url2), "udp://127.0.0.1:%d", port);
 	struct itest_broker *b2 = &own_broker;
-	memset(b2, 0, sizeof(*b2));
-	struct itest_broker_opts o = {
-		.extra = { "--net-listen", url2, "--net-secret-file", secret_path, "--acl", "*=any:pc",
-			   "--flush-interval-ms", "3000", NULL },
-	};
-	assert_int_equal(itest_broker_start(b2, &o), 0);
-	shmq_client_t *lc = itest_connect(b2);
+	shmq_client_t *lc = own_broker_start(url2, sizeof(url2), NULL, NULL);
 	assert_int_equal(shmq_topic_create(lc, "vis", 1, NULL), 0);
 	SHMQ_CLIENT_OPTS(co, .secret_file = secret_path, .request_timeout_ns = 2000000000ull);
 	shmq_client_t *c = NULL;
@@ -915,17 +924,8 @@ static void test_remote_durable_batch_survives_its_ring_record_being_reused_befo
 {
 	(void)state;
 	char url2[64];
-	int port = free_udp_port();
-	assert_true(port > 0);
-	snprintf(url2, sizeof(url2), "udp://127.0.0.1:%d", port);
 	struct itest_broker *b2 = &own_broker;
-	memset(b2, 0, sizeof(*b2));
-	struct itest_broker_opts o = {
-		.ring_capacity = "64K", .max_message_size = "8K", .flush_interval_ms = "3000",
-		.extra = { "--net-listen", url2, "--net-secret-file", secret_path, "--acl", "*=any:pc", NULL },
-	};
-	assert_int_equal(itest_broker_start(b2, &o), 0);
-	shmq_client_t *lc = itest_connect(b2);
+	shmq_client_t *lc = own_broker_start(url2, sizeof(url2), "64K", "8K");
 	assert_int_equal(shmq_topic_create(lc, "lap", 1, NULL), 0);
 	SHMQ_CLIENT_OPTS(co, .secret_file = secret_path, .request_timeout_ns = 5000000000ull);
 	shmq_client_t *c = NULL;
