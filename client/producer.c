@@ -298,13 +298,13 @@ static enum shmq_ring_mark_kind level_mark(const shmq_producer_t *p)
 	return p->o.delivery == SHMQ_DELIVERY_DURABLE ? SHMQ_RING_MARK_FLUSHED : SHMQ_RING_MARK_PERSISTED;
 }
 
-/* Wait until the producer's delivery mark passed the record at @p pos. */
-static int wait_level(shmq_producer_t *p, shmq_ring_t *r, uint64_t pos)
+/* Wait until mark @p k passed the record at @p pos. */
+static int wait_mark(shmq_producer_t *p, shmq_ring_t *r, enum shmq_ring_mark_kind k, uint64_t pos)
 {
 	uint64_t deadline = deadline_after(p->o.ack_timeout_ns);
 	for (;;) {
 		uint64_t t = slice(deadline);
-		int rc = shmq_ring_wait_mark(r, level_mark(p), pos + 1, t);
+		int rc = shmq_ring_wait_mark(r, k, pos + 1, t);
 		if (rc == 0)
 			return 0;
 		if (rc != -ETIMEDOUT && rc != -EINTR)
@@ -424,11 +424,12 @@ SHMQ_API int shmq_producer_send(shmq_producer_t *p, const struct shmq_message *m
 	result_init(p, w.queue, w.seq, res);
 	if (p->o.delivery == SHMQ_DELIVERY_RING)
 		return 0;
-	rc = wait_level(p, w.ring, w.pos);
+	/* results at PERSISTED: by the flush the record may be reclaimed */
+	rc = wait_mark(p, w.ring, SHMQ_RING_MARK_PERSISTED, w.pos);
 	if (rc < 0)
 		return rc;
 	result_read(p, w.ring, w.pos, w.payload, res);
-	return 0;
+	return level_mark(p) == SHMQ_RING_MARK_PERSISTED ? 0 : wait_mark(p, w.ring, level_mark(p), w.pos);
 }
 
 SHMQ_API int shmq_producer_send_batch(shmq_producer_t *p, const struct shmq_message *msgs, unsigned n,
@@ -522,21 +523,24 @@ SHMQ_API int shmq_producer_send_batch(shmq_producer_t *p, const struct shmq_mess
 		}
 		return rc < 0 ? rc : SHMQ_BACK_PRESSURED;
 	}
-	if (p->o.delivery != SHMQ_DELIVERY_RING) {
-		/* one wait: marks only grow, the last record passing means all did */
-		int wrc = wait_level(p, w[sent - 1].ring, w[sent - 1].pos);
-		if (wrc < 0) {
-			if (heap) {
-				free(lens);
-				free(w);
-			}
-			return wrc;
-		}
-	}
-	for (unsigned i = 0; res && i < sent; i++) {
+	/* one wait per mark: marks only grow, the last record passing means all
+	 * did; results at PERSISTED (by the flush the records may be reclaimed) */
+	int wrc = 0;
+	if (p->o.delivery != SHMQ_DELIVERY_RING)
+		wrc = wait_mark(p, w[sent - 1].ring, SHMQ_RING_MARK_PERSISTED, w[sent - 1].pos);
+	for (unsigned i = 0; res && i < sent && wrc == 0; i++) {
 		result_init(p, qi, w[i].seq, &res[i]);
 		if (p->o.delivery != SHMQ_DELIVERY_RING)
 			result_read(p, w[i].ring, w[i].pos, w[i].payload, &res[i]);
+	}
+	if (wrc == 0 && level_mark(p) == SHMQ_RING_MARK_FLUSHED)
+		wrc = wait_mark(p, w[sent - 1].ring, SHMQ_RING_MARK_FLUSHED, w[sent - 1].pos);
+	if (wrc < 0) {
+		if (heap) {
+			free(lens);
+			free(w);
+		}
+		return wrc;
 	}
 	if (heap) {
 		free(lens);
