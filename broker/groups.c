@@ -26,7 +26,7 @@
 #include "shmq/error.h"
 
 #define OFFSETS_VERSION 1
-#define GROUPS_MAX 65536u             /* (group, topic) entries */
+#define GROUPS_MAX 4096u              /* (group, topic) entries: each holds an fd and a guard slot */
 #define OFFSETS_FILE_MAX (64u << 20)  /* offsets.json */
 #define OFFSET_MAX ((uint64_t)INT64_MAX - 1) /* largest value offsets.json holds */
 #define TABLE_SUFFIX ".offsets"
@@ -343,15 +343,10 @@ static void fill_assign(const struct entry *e, uint64_t member, struct shmq_grou
  * when valid, else the restored value; owners cleared; generation bumped
  * past the table's, or past base_gen for a new table (GR8). Called while the
  * entry has no member. */
-static void adopt_table(struct entry *e, struct shmq_offsets_map *m, bool keep_words, uint32_t base_gen)
+static void adopt_table(struct entry *e, struct shmq_offsets_map *m, int guard, bool keep_words, uint32_t base_gen)
 {
 	e->map = *m;
-	/* a member that shrinks the file must not kill the broker: the guard
-	 * leaves the words SHMQ_OFFSETS_NONE (we keep our last known offsets) */
-	e->guard = shmq_shm_guard_add(e->map.hdr, e->map.len);
-	if (e->guard < 0)
-		shmq_log_warn(COMP, "%s@%s: offset table not guarded: %s", e->group, e->topic,
-			      shmq_strerror(e->guard));
+	e->guard = guard;
 	for (uint32_t i = 0; i < e->queues; i++) {
 		struct shmq_offsets_slot *s = &e->map.slots[i];
 		/* acquire: pairs with the release store of a member (of this or a
@@ -399,7 +394,17 @@ static int open_table(shmq_groups_t *g, struct entry *e)
 		return r;
 	if (r == 2)
 		shmq_log_warn(COMP, "%s: invalid offset table replaced", path);
-	adopt_table(e, &m, r == 1, 0);
+	/* a member that shrinks the file must not kill the broker: the guard
+	 * leaves the words SHMQ_OFFSETS_NONE (we keep our last known offsets).
+	 * A table that cannot be guarded is refused, never served unguarded. */
+	int guard = shmq_shm_guard_add(m.hdr, m.len);
+	if (guard < 0) {
+		shmq_log_error(COMP, "%s@%s: offset table refused: no guard slot left (%s)", e->group, e->topic,
+			       shmq_strerror(guard));
+		shmq_offsets_unmap(&m);
+		return guard;
+	}
+	adopt_table(e, &m, guard, r == 1, 0);
 	return 0;
 }
 
@@ -433,8 +438,12 @@ static int resize_entry(shmq_groups_t *g, struct entry *e, uint32_t queues)
 	free(e->q);
 	e->q = nq;
 	e->queues = queues;
+	/* the old table's guard slot was just freed: this one gets it */
+	int guard = shmq_shm_guard_add(m.hdr, m.len);
+	if (guard < 0)
+		shmq_log_warn(COMP, "%s@%s: offset table not guarded: %s", e->group, e->topic, shmq_strerror(guard));
 	/* writes the carried-over values; the generation goes on from ours */
-	adopt_table(e, &m, false, e->gen);
+	adopt_table(e, &m, guard, false, e->gen);
 	shmq_log_info(COMP, "%s@%s: offset table resized to %u queues", e->group, e->topic, queues);
 	return 0;
 }
@@ -638,7 +647,14 @@ static int adopt_orphans(shmq_groups_t *g)
 			r = -ENOMEM;
 			break;
 		}
-		adopt_table(e, &m, true, 0);
+		int guard = shmq_shm_guard_add(m.hdr, m.len);
+		if (guard < 0) {
+			shmq_log_warn(COMP, "%s/%s: not adopted: no guard slot left", g->ring_dir, de->d_name);
+			shmq_offsets_unmap(&m);
+			entry_free(e);
+			continue;
+		}
+		adopt_table(e, &m, guard, true, 0);
 		if ((r = insert(g, e)) < 0) {
 			entry_free(e);
 			break;

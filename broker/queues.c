@@ -151,8 +151,11 @@ int shmq_queues_open_topic(shmq_queues_t *q, const char *topic, uint32_t queues)
 		size_t map_len;
 		shmq_ring_mapping(ring, &map, &map_len);
 		int guard = shmq_shm_guard_add(map, map_len);
-		if (guard < 0)
-			shmq_log_warn(COMP, "ring %s not guarded: %s", path, shmq_strerror(guard));
+		if (guard < 0) { /* never served unguarded: one ftruncate would kill the broker */
+			shmq_log_error(COMP, "ring %s refused: no guard slot left (%s)", path, shmq_strerror(guard));
+			shmq_ring_close(ring);
+			return guard;
+		}
 		rc = shmq_persister_add_ring(q->persister, topic, i, ring);
 		if (rc < 0) {
 			shmq_log_error(COMP, "ring %s: persister: %s", path, shmq_strerror(rc));

@@ -31,8 +31,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Regions the table holds (rings + offset tables of one broker). */
-#define SHMQ_SHM_GUARD_MAX 8192u
+/** Regions the table holds (rings + offset tables of one broker). The broker
+ *  refuses a ring or an offset table it cannot guard; at most 4096 offset
+ *  tables (broker/groups.c), so rings keep at least 12288. */
+#define SHMQ_SHM_GUARD_MAX 16384u
 
 /** @brief Install the SIGBUS handler (again if another replaced it since:
  *  it then chains to that one). 0 or -errno. */

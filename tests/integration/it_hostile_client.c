@@ -154,10 +154,50 @@ static void test_shrunk_ring_and_offset_table_fence_instead_of_killing_the_broke
 	assert_int_equal(itest_broker_stop(&broker), 0);
 }
 
+/* Each (group, topic) a consumer joins costs the broker an offset table: a
+ * mapping, an fd and a slot of the SIGBUS guard. A client that joins group
+ * after group used to run the guard out of slots (8192), get an unguarded
+ * table, shrink it, and kill the broker with SIGBUS. Now the tables are
+ * capped (4096) below the guard's capacity and a table that cannot be
+ * guarded is refused: the joins past the cap fail with -ENOSPC, the broker
+ * lives, and groups that exist go on. */
+static void test_joining_group_after_group_is_refused_at_the_cap_not_a_crash(void **state)
+{
+	(void)state;
+	memset(&broker, 0, sizeof(broker));
+	assert_int_equal(itest_broker_start(&broker, NULL), 0);
+	shmq_client_t *c = itest_connect(&broker);
+	assert_int_equal(shmq_topic_create(c, OTHER, 1, NULL), 0);
+	struct shmq_send_result res[N];
+	send_n(c, OTHER, 0, res);
+	consume_batch(c, 0); /* GROUP exists before the flood */
+	int joined = 0, rc = 0;
+	for (int i = 0; i < 5000; i++) {
+		char g[32];
+		snprintf(g, sizeof(g), "junk-%d", i);
+		SHMQ_CONSUMER_OPTS(co, .group = g, .topic = OTHER, .start = SHMQ_START_LATEST);
+		shmq_consumer_t *cs;
+		rc = shmq_consumer_open(c, &co, &cs);
+		if (rc < 0)
+			break;
+		shmq_consumer_close(cs);
+		joined++;
+	}
+	fprintf(stderr, "joined %d groups, then: %s\n", joined, shmq_strerror(rc));
+	assert_int_equal(rc, -ENOSPC);
+	assert_int_equal(joined, 4096 - 1); /* GROUP holds one table */
+	assert_int_equal(kill(broker.pid, 0), 0);
+	send_n(c, OTHER, 1, res);
+	consume_batch(c, 1);
+	shmq_client_close(c);
+	assert_int_equal(itest_broker_stop(&broker), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		ITEST_BROKER_TEST(test_shrunk_ring_and_offset_table_fence_instead_of_killing_the_broker, broker),
+		ITEST_BROKER_TEST(test_joining_group_after_group_is_refused_at_the_cap_not_a_crash, broker),
 	};
 
 	return ITEST_RUN_GROUP(tests, NULL, 0);
