@@ -446,14 +446,17 @@ static uint64_t restart_skip(struct shmq_persister *p, struct pring *r, unsigned
 	if (end < 0)
 		return skip;
 	if (anchored) {
-		if (skip <= (uint64_t)end &&
-		    (p->views[skip - 1].producer_id != pid || p->views[skip - 1].producer_seq != seq)) {
-			shmq_log_error(COMP, "ring %s/%" PRIu32 ": restart check failed: message %" PRIu64
-				       " after the anchor is not the last stored one", r->topic,
-				       r->queue_id, skip - 1);
-			p->st.restart_mismatch++;
-		}
-		return skip;
+		/* beyond this round's messages: the skip carries over (not
+		 * checkable here; a lying anchor could only come from a writer of
+		 * this ring, which can overwrite its records as well) */
+		if (skip > (uint64_t)end ||
+		    (p->views[skip - 1].producer_id == pid && p->views[skip - 1].producer_seq == seq))
+			return skip;
+		/* the anchor is shared memory and was refuted: trust the store */
+		shmq_log_error(COMP, "ring %s/%" PRIu32 ": restart check failed: message %" PRIu64
+			       " after the anchor is not the last stored one; searching by producer id and sequence",
+			       r->topic, r->queue_id, skip - 1);
+		p->st.restart_mismatch++;
 	}
 	for (int64_t i = end - 1; i >= 0; i--) {
 		if (p->views[i].producer_id == pid && p->views[i].producer_seq == seq) {
@@ -502,7 +505,8 @@ static int drain(struct shmq_persister *p, struct pring *r, uint64_t now)
 		r->restart_qo += done;
 		shmq_ring_publish_mark(r->ring, SHMQ_RING_MARK_PERSISTED, next);
 		fifo_push(r, shmq_store_max_offset(p->store), next);
-		shmq_ring_gate_consume(r->ring, next);
+		if (shmq_ring_gate_consume(r->ring, next) < 0)
+			fence(p, r, "consumed position rewritten", next);
 		return 0;
 	}
 	unsigned from = (unsigned)r->skip;
@@ -585,7 +589,10 @@ static int drain(struct shmq_persister *p, struct pring *r, uint64_t now)
 	r->skip = 0;
 	shmq_ring_publish_mark(r->ring, SHMQ_RING_MARK_PERSISTED, next);
 	fifo_push(r, shmq_store_max_offset(p->store), next);
-	shmq_ring_gate_consume(r->ring, next);
+	/* refused only if someone rewrote the ring's positions under us: the
+	 * same records would be read (and stored) again every round */
+	if (shmq_ring_gate_consume(r->ring, next) < 0)
+		fence(p, r, "consumed position rewritten", next);
 	return appended;
 }
 

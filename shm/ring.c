@@ -634,6 +634,7 @@ int shmq_ring_batch_reserve(shmq_ring_t *r, uint32_t producer_id, uint16_t type,
 	b->count = count;
 	b->total = total;
 	b->base = rec;
+	b->lens = lens;
 	return 0;
 }
 
@@ -650,10 +651,11 @@ static _Thread_local struct {
 
 void *shmq_ring_batch_data(const struct shmq_ring_batch *b, uint32_t i)
 {
-	if (!b || !b->base || i >= b->count)
+	if (!b || !b->base || !b->lens || i >= b->count)
 		return NULL;
-	/* Our own inner headers, written at reserve; still bounded by total in
-	 * case the record was padded out and the space reused meanwhile. */
+	/* Placed by the caller's lengths, as reserve laid them out: the inner
+	 * headers in the ring are shared memory, and a length another process
+	 * raised there would place a message past the reservation. */
 	uint8_t *base = b->base;
 	uint32_t k = 0;
 	uint64_t off = REC_HDR;
@@ -661,12 +663,10 @@ void *shmq_ring_batch_data(const struct shmq_ring_batch *b, uint32_t i)
 		k = batch_cursor.index;
 		off = batch_cursor.off;
 	}
-	for (; k < i; k++) {
-		const struct shmq_ring_inner *in = (const void *)(base + off);
-		off += INNER_HDR + align8(in->len);
-		if (off + INNER_HDR > b->total)
-			return NULL;
-	}
+	for (; k < i; k++)
+		off += INNER_HDR + align8(b->lens[k]);
+	if (off + INNER_HDR + b->lens[i] > b->total)
+		return NULL; /* the lengths changed since the reserve */
 	batch_cursor.base = base;
 	batch_cursor.pos = b->pos;
 	batch_cursor.index = i;
@@ -725,11 +725,13 @@ static int decode(const shmq_ring_t *r, uint64_t pos, uint64_t *tail,
 	uint64_t total = w & SHMQ_RING_LEN_MASK;
 	if (total < 8 || (total & 7) || total > r->cap - off)
 		return DEC_BAD;
-	if (pos + total > *tail) {
+	/* never pos + total: positions come from shared memory, and one near
+	 * 2^64 would wrap the sum past the check */
+	if (*tail < pos || total > *tail - pos) {
 		/* acquire: a committed record's tail CAS happened before its
 		 * commit, so a fresh tail covers it unless the word is garbage. */
 		*tail = shmq_load_acquire(&r->h->tail);
-		if (pos + total > *tail)
+		if (*tail < pos || total > *tail - pos)
 			return DEC_BAD;
 	}
 	*total_out = (uint32_t)total;
@@ -930,7 +932,7 @@ static int unblock(shmq_ring_t *r, uint64_t pos)
 		/* Reserved, never committed: its length is known. */
 		uint64_t total = v & ~SHMQ_RING_LEN_RESERVED;
 		if ((v & SHMQ_RING_LEN_PAD) || total < REC_HDR || (total & 7) ||
-		    total > r->cap - off || total > r->max_total || pos + total > tail)
+		    total > r->cap - off || total > r->max_total || tail < pos || total > tail - pos)
 			return fence_corrupt(r);
 		/* release: readers acquiring the pad skip it. If the CAS fails,
 		 * the producer committed just now: re-read. */
@@ -1209,7 +1211,9 @@ int shmq_ring_read_anchor(const shmq_ring_t *r, struct shmq_ring_anchor *a)
 	if (!r || !a)
 		return -EINVAL;
 	const struct shmq_ring_header *h = r->h;
-	for (unsigned i = 0; i < 100000; i++) {
+	/* bounded: the seq is shared memory, and an odd value left there (a
+	 * writer that died, or a hostile client) must not stall the caller */
+	for (unsigned i = 0; i < 128; i++) {
 		/* acquire: pairs with the writer's final release store. */
 		uint64_t s1 = shmq_load_acquire((_Atomic uint64_t *)&h->anchor_seq);
 		if (s1 == 0)

@@ -159,11 +159,15 @@ struct shmq_ring_batch {
 	uint32_t count;
 	uint32_t total;      /**< bytes reserved in the ring */
 	void *base;          /**< for the library */
+	const uint32_t *lens; /**< the caller's lengths: read until the commit */
 };
 
 /**
  * @brief Reserve, with one CAS, room for @p count messages of lens[i] bytes
- * of the same @p type. Payload areas are 8-byte aligned.
+ * of the same @p type. Payload areas are 8-byte aligned. @p lens must stay
+ * valid until the commit: shmq_ring_batch_data() places messages by it, never
+ * by the inner headers in the ring (shared memory another process may have
+ * overwritten since).
  * @return as shmq_ring_reserve(); -EINVAL if count is 0 or > SHMQ_RING_BATCH_MAX.
  */
 int shmq_ring_batch_reserve(shmq_ring_t *r, uint32_t producer_id, uint16_t type,

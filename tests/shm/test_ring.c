@@ -366,6 +366,14 @@ static void test_batch_is_published_all_at_once(void **state)
 		fill_pattern(d, lens[i], i);
 		ptrs[i] = d;
 	}
+	/* Placed by our lengths, not by the inner headers in shared memory: a
+	 * length another process raises there moves nothing. */
+	uint32_t saved;
+	memcpy(&saved, ptrs[0] - 8, sizeof(saved));
+	const uint32_t raised = 0x7ffffff8u;
+	memcpy(ptrs[0] - 8, &raised, sizeof(raised));
+	assert_ptr_equal(shmq_ring_batch_data(&b, 2), ptrs[2]);
+	memcpy(ptrs[0] - 8, &saved, sizeof(saved));
 	/* Any access order gives the same areas (the lookup resumes forward). */
 	assert_ptr_equal(shmq_ring_batch_data(&b, 3), ptrs[3]);
 	assert_ptr_equal(shmq_ring_batch_data(&b, 1), ptrs[1]);
