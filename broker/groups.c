@@ -381,6 +381,25 @@ static bool table_shrunk(const struct entry *e)
 	return fstat(e->map.fd, &st) == 0 && (uint64_t)st.st_size < e->map.len;
 }
 
+struct table_args {
+	const char *path;
+	uint32_t queues;
+	struct shmq_offsets_map *m;
+	int fd;
+};
+
+static int create_cb(void *arg)
+{
+	struct table_args *a = arg;
+	return shmq_offsets_create(a->path, a->queues, a->m);
+}
+
+static int attach_cb(void *arg)
+{
+	struct table_args *a = arg;
+	return shmq_offsets_attach_fd(a->fd, a->m);
+}
+
 /* Create or adopt the table of e (GR8). */
 static int open_table(shmq_groups_t *g, struct entry *e)
 {
@@ -389,7 +408,8 @@ static int open_table(shmq_groups_t *g, struct entry *e)
 	int r = table_path(g, e->group, e->topic, path, sizeof(path));
 	if (r < 0)
 		return r;
-	r = shmq_offsets_create(path, e->queues, &m);
+	struct table_args ta = { path, e->queues, &m };
+	r = shmq_shm_guard_try(create_cb, &ta); /* read before it can be guarded */
 	if (r < 0)
 		return r;
 	if (r == 2)
@@ -420,8 +440,9 @@ static int resize_entry(shmq_groups_t *g, struct entry *e, uint32_t queues)
 	int r = table_path(g, e->group, e->topic, path, sizeof(path));
 	if (r == 0 && unlink(path) != 0 && errno != ENOENT)
 		r = -errno;
+	struct table_args ta = { path, queues, &m, -1 };
 	if (r == 0)
-		r = shmq_offsets_create(path, queues, &m);
+		r = shmq_shm_guard_try(create_cb, &ta); /* read before it can be guarded */
 	if (r < 0) {
 		free(nq);
 		return r;
@@ -634,7 +655,8 @@ static int adopt_orphans(shmq_groups_t *g)
 		}
 		int fd = openat(dirfd(d), de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 		struct shmq_offsets_map m;
-		int ar = fd < 0 ? -errno : shmq_offsets_attach_fd(fd, &m);
+		struct table_args ta = { .m = &m, .fd = fd };
+		int ar = fd < 0 ? -errno : shmq_shm_guard_try(attach_cb, &ta);
 		if (fd >= 0)
 			close(fd);
 		if (ar < 0) {

@@ -96,14 +96,28 @@ const struct shmq_queue_ring *shmq_queues_at(const shmq_queues_t *q, size_t i)
 
 /* Attach the existing ring file, or create it; a file that is not a valid
  * ring is moved aside (its bytes cannot be trusted) and replaced. */
+struct attach_args {
+	const char *path;
+	shmq_ring_t **ring;
+};
+
+static int attach_cb(void *arg)
+{
+	struct attach_args *a = arg;
+	return shmq_ring_attach(a->path, a->ring);
+}
+
 static int open_ring(struct shmq_queues *q, const char *path, shmq_ring_t **ring, bool *reopened)
 {
-	int rc = shmq_ring_attach(path, ring);
+	/* the header is read before the ring can be guarded: a client that
+	 * shrinks the file meanwhile makes the attach fail, not the broker */
+	struct attach_args aa = { path, ring };
+	int rc = shmq_shm_guard_try(attach_cb, &aa);
 	if (rc == 0) {
 		*reopened = true;
 		return 0;
 	}
-	if (rc == SHMQ_ELAYOUT || rc == SHMQ_ECORRUPT) {
+	if (rc == SHMQ_ELAYOUT || rc == SHMQ_ECORRUPT || rc == -EFAULT) {
 		char bad[PATH_MAX + 8];
 		snprintf(bad, sizeof(bad), "%s.bad", path);
 		shmq_log_error(COMP, "%s is not a valid ring (%s): moved to %s, creating a new ring",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -21,6 +22,8 @@ static _Atomic uint32_t used;
 static _Atomic uint64_t trips;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction previous;
+/* The calling thread's shmq_shm_guard_try(), if one runs. */
+static _Thread_local sigjmp_buf *try_env;
 
 static void say(const char *s)
 {
@@ -63,9 +66,28 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 		    "private memory and its ring or offset table is fenced\n");
 		return;
 	}
+	/* A region being mapped and checked, not guarded yet: the attempt fails */
+	if (try_env)
+		siglongjmp(*try_env, 1);
 	/* Not ours (or not repairable): the previous disposition takes the
 	 * retried access. */
 	sigaction(SIGBUS, &previous, NULL);
+}
+
+int shmq_shm_guard_try(int (*fn)(void *arg), void *arg)
+{
+	sigjmp_buf env;
+	sigjmp_buf *volatile outer = try_env;
+
+	/* savemask: the handler runs with SIGBUS blocked; the jump unblocks it */
+	if (sigsetjmp(env, 1)) {
+		try_env = outer;
+		return -EFAULT;
+	}
+	try_env = &env;
+	int rc = fn(arg);
+	try_env = outer;
+	return rc;
 }
 
 int shmq_shm_guard_install(void)

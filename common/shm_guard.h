@@ -47,6 +47,17 @@ int shmq_shm_guard_add(void *addr, size_t len);
 /** @brief Stop guarding a slot (before unmapping it). -1 is ignored. */
 void shmq_shm_guard_remove(int slot);
 
+/**
+ * @brief Run @p fn (mapping a shared file and checking it, before its region
+ *        can be guarded) so that a SIGBUS outside every guarded region in
+ *        this thread ends @p fn instead of the process: a client can shrink
+ *        the file between the mmap and the first read. Install first.
+ * @return what @p fn returned, or -EFAULT if it was cut short (what it had
+ *         mapped or allocated by then is leaked: only a hostile client
+ *         causes this).
+ */
+int shmq_shm_guard_try(int (*fn)(void *arg), void *arg);
+
 /** @brief Whether the slot's file shrank and its region was replaced. */
 bool shmq_shm_guard_tripped(int slot);
 

@@ -132,6 +132,31 @@ static void test_removed_region_is_no_longer_guarded(void **state)
 	assert_true(WTERMSIG(st) == SIGBUS || WTERMSIG(st) == SIGABRT);
 }
 
+static int read_page_one(void *arg)
+{
+	const struct mapped *m = arg;
+	return m->p[4096] == 0x11 ? 0 : 1;
+}
+
+/* A file mapped but not guarded yet (a ring being attached) that shrinks
+ * before its first read: the read ends the attempt with -EFAULT, the process
+ * lives, and the next attempt (SIGBUS unblocked again) works the same. */
+static void test_a_fault_inside_guard_try_ends_the_attempt_not_the_process(void **state)
+{
+	(void)state;
+	assert_int_equal(shmq_shm_guard_install(), 0);
+	struct mapped m;
+	map_file(&m);
+	assert_int_equal(shmq_shm_guard_try(read_page_one, &m), 0);
+	assert_int_equal(ftruncate(m.fd, 0), 0);
+	assert_int_equal(shmq_shm_guard_try(read_page_one, &m), -EFAULT);
+	assert_int_equal(shmq_shm_guard_try(read_page_one, &m), -EFAULT);
+	unmap_file(&m);
+	/* outside a try, a fault outside every region keeps its old fate */
+	int st = fault_in_child(0);
+	assert_true(WIFSIGNALED(st));
+}
+
 static void test_add_refuses_unaligned_or_empty_regions(void **state)
 {
 	static uint8_t buf[8192] __attribute__((aligned(4096)));
@@ -151,6 +176,7 @@ int main(void)
 		cmocka_unit_test(test_fault_outside_every_region_keeps_its_old_fate),
 		cmocka_unit_test(test_removed_region_is_no_longer_guarded),
 		cmocka_unit_test(test_add_refuses_unaligned_or_empty_regions),
+		cmocka_unit_test(test_a_fault_inside_guard_try_ends_the_attempt_not_the_process),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
