@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +29,14 @@
 #define COMP "server"
 #define TICK_MS 100u
 #define LISTEN_BACKLOG 128
+/* Sessions cost an fd each and are open to every local user (the socket is
+ * 0666; the ACL applies per request): a user may hold SESSIONS_PER_UID at
+ * once (root: no limit), all of them together leave FD_RESERVE fds of the
+ * broker's limit for its rings, tables and segments, and a session that
+ * says nothing is closed after HELLO_TIMEOUT_NS. */
+#define SESSIONS_PER_UID 1024u
+#define FD_RESERVE 4096u
+#define HELLO_TIMEOUT_NS 5000000000ull
 
 /* ------------------------------------------------------------------ */
 /* the control socket                                                   */
@@ -298,6 +307,19 @@ int shmq_server_create(const struct shmq_broker_config *cfg, shmq_server_t **out
 	s->start_ns = shmq_now_ns();
 	int rc;
 
+	/* Every ring, table, segment and session is an fd: take what the hard
+	 * limit allows, and keep FD_RESERVE of it out of the sessions' reach. */
+	struct rlimit nofile = { 1024, 1024 };
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) != 0)
+			(void)getrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	rlim_t fds = nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > (1u << 30) ? (1u << 30) : nofile.rlim_cur;
+	s->sessions_max = fds > 2 * FD_RESERVE ? (uint32_t)(fds - FD_RESERVE) : (uint32_t)(fds / 2);
+	shmq_log_info(COMP, "fd limit %llu: up to %u sessions (%u per user but root)", (unsigned long long)fds,
+		      s->sessions_max, SESSIONS_PER_UID);
+
 	/* Session ids of two runs must not collide (a client of the previous
 	 * run must never match a member id of this one): random base. */
 	if (getrandom(&s->next_session, sizeof(s->next_session), 0) != sizeof(s->next_session))
@@ -434,7 +456,28 @@ static void on_accept(struct shmq_server *s)
 	ss->src.kind = SRV_SRC_SESSION;
 	ss->fd = fd;
 	ss->consume_any = -1;
+	ss->accepted_ns = shmq_now_ns();
 	if (shmq_ctl_sock_peercred(fd, &ss->pid, &ss->uid, &ss->gid) < 0) {
+		close(fd);
+		free(ss);
+		return;
+	}
+	const char *refused = NULL;
+	if (s->nsessions >= s->sessions_max) {
+		refused = "sessions of all users";
+	} else if (ss->uid != 0) {
+		uint32_t mine = 0;
+		for (const struct srv_session *o = s->sessions; o; o = o->next)
+			mine += o->uid == ss->uid;
+		if (mine >= SESSIONS_PER_UID)
+			refused = "sessions of this user";
+	}
+	if (refused) {
+		/* rate-limited by the accept loop itself: one line per refusal
+		 * would let the flood fill the log */
+		if (s->refused_sessions++ % 1024 == 0)
+			shmq_log_warn(COMP, "connection of pid %d uid %u refused: too many %s (%" PRIu64 " refused so far)",
+				      (int)ss->pid, (unsigned)ss->uid, refused, s->refused_sessions);
 		close(fd);
 		free(ss);
 		return;
@@ -585,6 +628,11 @@ static void on_tick(struct shmq_server *s)
 			shmq_log_error(COMP, "retention: %s", shmq_strerror(n));
 	}
 	pause_listen(s, false);
+	for (struct srv_session *ss = s->sessions, *nx; ss; ss = nx) {
+		nx = ss->next;
+		if (!ss->hello && now - ss->accepted_ns >= HELLO_TIMEOUT_NS)
+			session_close(s, ss, "no HELLO within 5 s");
+	}
 	if (!s->poison_logged) {
 		struct shmq_persister_stats st;
 		shmq_persister_stats(s->persister, &st);

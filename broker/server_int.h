@@ -34,6 +34,7 @@ struct srv_session {
 	uid_t uid;
 	gid_t gid;
 	bool hello;
+	uint64_t accepted_ns;        /* a session without HELLO by HELLO_TIMEOUT_NS is closed */
 	uint32_t role;
 	int consume_any;             /* -1 unknown; else has c on some topic (cached) */
 	char group[SHMQ_CTL_NAME_LEN];
@@ -71,6 +72,8 @@ struct shmq_server {
 	uint64_t next_session;
 	struct srv_session *sessions;
 	uint32_t nsessions;
+	uint32_t sessions_max;       /* the fd limit less FD_RESERVE (server.c) */
+	uint64_t refused_sessions;
 	uint64_t last_persist_ns, last_retention_ns;
 
 	/* one request and one answer at a time: the loop is single-threaded,

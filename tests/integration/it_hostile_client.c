@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -193,11 +197,76 @@ static void test_joining_group_after_group_is_refused_at_the_cap_not_a_crash(voi
 	assert_int_equal(itest_broker_stop(&broker), 0);
 }
 
+#define FLOOD 1100 /* > the broker's 1024 sessions per user */
+
+/* uid 65534 opens FLOOD connections and never says HELLO. Exit status: 0
+ * if the broker closed at least FLOOD - 1024 of them at once and the rest
+ * within 10 s (the HELLO timeout), else 1; 77 if it cannot drop root. */
+static int flood_child(void *arg)
+{
+	const char *sock = arg;
+	if (itest_drop_privileges() != 0)
+		return 77;
+	static int fds[FLOOD];
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	for (int i = 0; i < FLOOD; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&a, sizeof(a)) != 0) {
+			fprintf(stderr, "flood: connection %d: %s\n", i, strerror(errno));
+			return 1;
+		}
+	}
+	itest_sleep_ms(500);
+	int closed_early = 0;
+	for (int i = 0; i < FLOOD; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+		closed_early += poll(&p, 1, 0) == 1;
+	}
+	fprintf(stderr, "flood: %d of %d connections closed by the broker at once\n", closed_early, FLOOD);
+	int open_left = FLOOD;
+	for (int t = 0; t < 100 && open_left; t++) {
+		itest_sleep_ms(100);
+		open_left = 0;
+		for (int i = 0; i < FLOOD; i++) {
+			struct pollfd p = { .fd = fds[i], .events = POLLIN };
+			open_left += poll(&p, 1, 0) == 0;
+		}
+	}
+	fprintf(stderr, "flood: %d left open after the HELLO timeout\n", open_left);
+	return closed_early >= FLOOD - 1024 && open_left == 0 ? 0 : 1;
+}
+
+/* One user's connection flood does not lock others out: past 1024 sessions
+ * the broker closes that user's new connections, and sessions that never
+ * send HELLO are closed after 5 s. */
+static void test_a_users_connection_flood_is_capped_and_silent_sessions_are_closed(void **state)
+{
+	(void)state;
+	memset(&broker, 0, sizeof(broker));
+	assert_int_equal(itest_broker_start(&broker, NULL), 0);
+	assert_int_equal(chmod(broker.base, 0711), 0); /* uid 65534 reaches the socket */
+	pid_t pid = itest_spawn(flood_child, broker.sock);
+	assert_true(pid > 0);
+	itest_sleep_ms(300);
+	/* meanwhile root works as usual */
+	shmq_client_t *c = itest_connect(&broker);
+	assert_int_equal(shmq_topic_create(c, OTHER, 1, NULL), 0);
+	shmq_client_close(c);
+	int st = itest_wait(pid, 20000);
+	if (st == 77)
+		skip();
+	assert_int_equal(st, 0);
+	assert_int_equal(kill(broker.pid, 0), 0);
+	assert_int_equal(itest_broker_stop(&broker), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		ITEST_BROKER_TEST(test_shrunk_ring_and_offset_table_fence_instead_of_killing_the_broker, broker),
 		ITEST_BROKER_TEST(test_joining_group_after_group_is_refused_at_the_cap_not_a_crash, broker),
+		ITEST_BROKER_TEST(test_a_users_connection_flood_is_capped_and_silent_sessions_are_closed, broker),
 	};
 
 	return ITEST_RUN_GROUP(tests, NULL, 0);
