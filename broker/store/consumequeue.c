@@ -798,6 +798,15 @@ int shmq_cq_delete_before(shmq_cq_t *cq, uint64_t min_commitlog_offset)
 	return rc != 0 ? rc : deleted;
 }
 
+void shmq_cq_mark_dirty(shmq_cq_t *cq)
+{
+	pthread_rwlock_rdlock(&cq->lock);
+	for (size_t i = 0; i < cq->nfiles; i++) /* relaxed: read by the next flush, on this thread */
+		atomic_store_explicit(&cq->files[i].dirty, true, memory_order_relaxed);
+	atomic_store_explicit(&cq->dir_dirty, true, memory_order_relaxed);
+	pthread_rwlock_unlock(&cq->lock);
+}
+
 int shmq_cq_flush(shmq_cq_t *cq)
 {
 	int rc = 0;

@@ -117,6 +117,10 @@ int shmq_cq_search_time(shmq_cq_t *cq, uint64_t ts_ms, shmq_cq_ts_fn fn, void *a
 int shmq_cq_delete_before(shmq_cq_t *cq, uint64_t min_commitlog_offset);
 /** @brief msync(MS_SYNC) dirty files, fsync the directory if needed (C5). */
 int shmq_cq_flush(shmq_cq_t *cq);
+/** @brief Count every file (and the directory) as unflushed: after a crash
+ *  their pages may hold writes the disk never got, which the next flush
+ *  must sync before a checkpoint vouches for them. */
+void shmq_cq_mark_dirty(shmq_cq_t *cq);
 
 /** @brief Entries per data file actually in use (from `meta`). */
 uint32_t shmq_cq_entries_per_file(const shmq_cq_t *cq);

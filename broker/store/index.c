@@ -747,6 +747,15 @@ int shmq_index_delete_before(shmq_index_t *ix, uint64_t min_commitlog_offset)
 	return rc != 0 ? rc : deleted;
 }
 
+void shmq_index_mark_dirty(shmq_index_t *ix)
+{
+	pthread_rwlock_rdlock(&ix->lock);
+	for (size_t i = 0; i < ix->nfiles; i++) /* relaxed: read by the next flush, on this thread */
+		atomic_store_explicit(&ix->files[i].dirty, true, memory_order_relaxed);
+	atomic_store_explicit(&ix->dir_dirty, true, memory_order_relaxed);
+	pthread_rwlock_unlock(&ix->lock);
+}
+
 int shmq_index_flush(shmq_index_t *ix)
 {
 	int rc = 0;

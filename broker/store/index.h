@@ -88,6 +88,8 @@ int shmq_index_delete_before(shmq_index_t *ix, uint64_t min_commitlog_offset);
 
 /** @brief msync(MS_SYNC) files written since the last flush (K4). */
 int shmq_index_flush(shmq_index_t *ix);
+/** @brief Count every file as unflushed (after a crash: see shmq_cq_mark_dirty()). */
+void shmq_index_mark_dirty(shmq_index_t *ix);
 
 /** @brief The on-disk key hash (index_layout.h); tests use it to build
  *         colliding keys. */

@@ -13,9 +13,18 @@
 #include "common/atomic.h"
 
 struct age_arg {
+	struct shmq_store *s;
 	uint64_t now_ms;
 	uint64_t retention_ms;
 };
+
+/* A segment with bytes above the flushed offset is never deleted: its
+ * records may have been acknowledged to a waiter only once the flusher
+ * reaches them, and a deleted segment would count as flushed. */
+static bool flushed_whole(struct shmq_store *s, const struct shmq_cl_seg *g)
+{
+	return g->base + g->size <= shmq_store_flushed_offset(s);
+}
 
 static uint64_t seg_age_ts(const struct shmq_cl_seg *g)
 {
@@ -33,13 +42,14 @@ static bool too_old(void *arg, const struct shmq_cl_seg *g)
 {
 	const struct age_arg *a = arg;
 	uint64_t ts = seg_age_ts(g);
-	return ts != UINT64_MAX && ts + a->retention_ms < a->now_ms;
+	return ts != UINT64_MAX && ts + a->retention_ms < a->now_ms && flushed_whole(a->s, g);
 }
 
 static bool disk_too_full(void *arg, const struct shmq_cl_seg *g)
 {
-	(void)g;
-	const struct shmq_store *s = arg;
+	struct shmq_store *s = arg;
+	if (!flushed_whole(s, g))
+		return false;
 	struct statvfs v;
 	if (statvfs(s->dir, &v) != 0 || v.f_blocks == 0)
 		return false;
@@ -50,7 +60,7 @@ static bool disk_too_full(void *arg, const struct shmq_cl_seg *g)
 int shmq_store_run_retention(shmq_store_t *s, uint64_t now_ms)
 {
 	int deleted = 0, rc;
-	struct age_arg a = { .now_ms = now_ms, .retention_ms = s->o.retention_ms };
+	struct age_arg a = { .s = s, .now_ms = now_ms, .retention_ms = s->o.retention_ms };
 	while ((rc = shmq_cl_delete_oldest(s->cl, too_old, &a)) > 0)
 		deleted++;
 	if (rc < 0)

@@ -337,9 +337,23 @@ int shmq_store_open(const struct shmq_store_opts *opts, shmq_store_t **out,
 		goto fail;
 	s->report.duration_ns = shmq_now_ns() - t0;
 
-	/* Recovery's result is on disk before anyone builds on it. */
+	/* Recovery's result is on disk before anyone builds on it, and so is
+	 * everything the checkpoint below vouches for. After a crash (abort
+	 * file) the page cache may hold commitlog, consumequeue and index
+	 * writes the disk never got, which recovery read back as if stored:
+	 * sync all of it (cheap where clean). After a clean close, the close
+	 * synced everything; only recovery's own writes are new. */
 	uint64_t end = shmq_cl_written(s->cl);
-	rc = shmq_cl_sync(s->cl, end - end % s->o.segment_size, end);
+	uint64_t sync_from = end - end % s->o.segment_size;
+	if (abnormal) {
+		sync_from = shmq_cl_min(s->cl);
+		pthread_rwlock_rdlock(&s->qlock);
+		for (struct shmq_store_queue *q = s->queues; q; q = q->all)
+			shmq_cq_mark_dirty(q->cq);
+		pthread_rwlock_unlock(&s->qlock);
+		shmq_index_mark_dirty(s->ix);
+	}
+	rc = shmq_cl_sync(s->cl, sync_from, end);
 	if (rc >= 0)
 		rc = maybe_checkpoint(s, end, true);
 	if (rc < 0)

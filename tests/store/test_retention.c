@@ -64,6 +64,8 @@ static void test_retention_by_age_deletes_old_segments_but_never_the_active_one(
 	struct fx *f = *state;
 	unsigned old = fill(f->s, f->now - 100 * HOUR_MS, 3 * TEST_SEG + 1);
 	fill(f->s, f->now - HOUR_MS, 4 * TEST_SEG + 1000);
+	/* only what is flushed goes (see the unflushed-segment test below) */
+	assert_int_equal(shmq_store_flush(f->s), 0);
 	/* segments 0..2 hold only old messages; 3 ends with a young one */
 	assert_int_equal(shmq_store_run_retention(f->s, f->now), 3);
 	assert_int_equal(shmq_store_min_offset(f->s), 3 * TEST_SEG);
@@ -111,6 +113,34 @@ static void test_retention_by_disk_ratio_deletes_oldest_while_above(void **state
 	fill(f->s, f->now, shmq_store_max_offset(f->s) + 1);
 }
 
+/* A disk over its ratio does not delete what a sync-flush waiter has not
+ * been told is durable: the flusher would count a deleted segment as flushed
+ * and acknowledge records that were never on disk. */
+static void test_retention_by_disk_ratio_never_deletes_unflushed_segments(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(shmq_store_close(f->s), 0);
+	TEST_OPTS(o, f->dir, .flush_mode = SHMQ_FLUSH_SYNC, .disk_max_used_ratio = 1e-12);
+	assert_int_equal(shmq_store_open(&o, &f->s, NULL), 0);
+	static uint8_t body[1000];
+	struct shmq_store_msg m = { .topic = "ret", .body = body, .body_len = sizeof(body) };
+	struct shmq_store_result first;
+	assert_int_equal(shmq_store_append(f->s, &m, 1, &first), 1);
+	fill(f->s, f->now, 2 * TEST_SEG + 1);
+	uint64_t flushed = shmq_store_flushed_offset(f->s);
+	int deleted = shmq_store_run_retention(f->s, f->now);
+	assert_true(deleted >= 0);
+	/* whatever was deleted lay below the flushed offset */
+	assert_true(shmq_store_min_offset(f->s) <= flushed - flushed % TEST_SEG || deleted == 0);
+	assert_int_equal(shmq_store_wait_durable(f->s, first.commitlog_offset + first.size, 2000000000ull), 0);
+	struct shmq_store_view v;
+	if (first.commitlog_offset + first.size > flushed) {
+		/* it was not durable at the retention run: it is still there */
+		assert_int_equal(shmq_store_read(f->s, first.commitlog_offset, &v), 0);
+		shmq_store_view_release(f->s, &v);
+	}
+}
+
 static void test_view_pins_a_segment_that_retention_deletes(void **state)
 {
 	struct fx *f = *state;
@@ -119,6 +149,7 @@ static void test_view_pins_a_segment_that_retention_deletes(void **state)
 	assert_int_equal(shmq_store_read(f->s, 0, &v), 0);
 	uint8_t copy[1000];
 	memcpy(copy, v.body, sizeof(copy));
+	assert_int_equal(shmq_store_flush(f->s), 0);
 	assert_int_equal(shmq_store_run_retention(f->s, f->now), 2);
 	/* L2: still mapped (ASan/SEGV would tell otherwise) and unchanged */
 	assert_memory_equal(v.body, copy, sizeof(copy));
@@ -142,6 +173,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_pins_a_segment_that_retention_deletes, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_retention_by_disk_ratio_never_deletes_unflushed_segments,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
