@@ -58,6 +58,11 @@
 #define PRODUCE_WAIT_NS 2000000000ull /* longest wait for ring room */
 #define PERSIST_WAIT_NS 30000000000ull/* longest wait for the persister */
 #define MEMBERS_MAX 4096u              /* remote group members with a lease */
+/* Long polls held at once, all sessions together: each is walked every round
+ * of the net thread, and a session that is gone leaves its polls until their
+ * deadline (up to a minute). Past it a PULL is answered at once (empty or
+ * not), which a client takes as a short poll. */
+#define PULLS_MAX 4096u
 #define WAIT_BYTES_MAX (64u << 20)     /* request bodies kept for later; beyond: back-pressure */
 #define SCRATCH_LEN (256u << 10)      /* NUL-terminated keys/tags/props of one message */
 #define PROPS_MAX 16384u              /* a store property entry takes >= 4 bytes of 65535 */
@@ -143,6 +148,7 @@ struct shmq_remote {
 	struct rm_produce *produces, **produces_tail;
 	size_t wait_bytes;             /* bodies held by RP_WAIT produces */
 	struct rm_pull *pulls;
+	uint32_t npulls;               /* in pulls; at PULLS_MAX a PULL is answered at once */
 	uint64_t backoff_ns;           /* next receive wait while answers are pending */
 	struct rm_member *members;
 	struct rm_ident ident[IDENT_CACHE];
@@ -901,7 +907,7 @@ static int h_pull(struct shmq_remote *r, const struct shmq_net_request *req, uin
 	/* the mark is read before the store is: a store write this look misses
 	 * is followed by a mark above it (see struct rm_pull) */
 	uint64_t mark = ring ? shmq_ring_mark(ring, SHMQ_RING_MARK_PERSISTED) : 0;
-	if (p.timeout_ms > 0 && !pull_has_data(r, &p)) {
+	if (p.timeout_ms > 0 && r->npulls < PULLS_MAX && !pull_has_data(r, &p)) {
 		struct rm_pull *w = calloc(1, sizeof(*w));
 		if (!w)
 			return -ENOMEM;
@@ -913,6 +919,7 @@ static int h_pull(struct shmq_remote *r, const struct shmq_net_request *req, uin
 		w->deadline_ns = shmq_now_ns() + (uint64_t)p.timeout_ms * 1000000ull;
 		w->next = r->pulls;
 		r->pulls = w;
+		r->npulls++;
 		return SHMQ_NET_DEFERRED;
 	}
 	*len = pull_build(r, &p, buf);
@@ -943,6 +950,7 @@ static bool pulls_service(struct shmq_remote *r)
 			reply(r, w->session_id, w->request_id, SHMQ_NET_PULL_RESP, r->out, len);
 			*pp = w->next;
 			free(w);
+			r->npulls--;
 			answered = true;
 		} else {
 			pp = &w->next;

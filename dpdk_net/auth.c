@@ -105,6 +105,12 @@ static struct nonce_entry *seen_find(struct shmq_net_auth *a, const uint8_t *non
 	return NULL;
 }
 
+void shmq_net_auth_refuse_before(struct shmq_net_auth *a, uint64_t ts_ns)
+{
+	if (a && ts_ns > a->floor_ts)
+		a->floor_ts = ts_ns;
+}
+
 int shmq_net_auth_check_hello(struct shmq_net_auth *a, const struct shmq_net_hello *h,
 			      uint64_t now_real_ns)
 {

@@ -78,6 +78,16 @@ int shmq_net_auth_hello(struct shmq_net_auth *a, const char *principal, uint32_t
 			uint64_t now_real_ns, struct shmq_net_hello *h);
 
 /**
+ * @brief Server: refuse every HELLO stamped at or before @p ts_ns (wall
+ *        clock). A server calls it with its start time: the nonces seen by a
+ *        previous run are gone with it, and a HELLO recorded then (within
+ *        the skew window) would otherwise open a session again. A client
+ *        whose clock lags this server's is refused for that lag after a
+ *        restart (each retry stamps a fresh HELLO).
+ */
+void shmq_net_auth_refuse_before(struct shmq_net_auth *a, uint64_t ts_ns);
+
+/**
  * @brief Server: check a HELLO (body already validated by the codec) at wall
  *        time @p now_real_ns; remembers its nonce when accepted.
  * @return 0; SHMQ_EAUTH; SHMQ_EREPLAY.

@@ -62,7 +62,28 @@ struct session {
 	char principal[SHMQ_NET_PRINCIPAL_LEN];
 	struct shmq_net_reasm *reasm;
 	struct shmq_net_dedup *dedup;
+	/* cached answers resent to this session: a token bucket of bytes, so
+	 * that small resent requests with ever new attempt numbers cannot make
+	 * the port resend megabytes each */
+	uint64_t resend_budget;
+	uint64_t resend_ts_ns;
 };
+
+#define RESEND_RATE_BPS (16ull << 20)   /* bytes per second, per session */
+#define RESEND_BURST (2ull * SHMQ_NET_MSG_MAX)
+
+/* May @p x be resent @p len more bytes of cached answers now? */
+static bool resend_allowed(struct session *x, uint32_t len, uint64_t now)
+{
+	uint64_t dt = now - x->resend_ts_ns;
+	uint64_t add = dt >= 1000000000ull ? RESEND_BURST : dt * RESEND_RATE_BPS / 1000000000ull;
+	x->resend_budget = x->resend_budget + add > RESEND_BURST ? RESEND_BURST : x->resend_budget + add;
+	x->resend_ts_ns = now;
+	if (len > x->resend_budget)
+		return false;
+	x->resend_budget -= len;
+	return true;
+}
 
 struct shmq_net_server {
 	struct shmq_net_backend *be;
@@ -94,6 +115,9 @@ int shmq_net_server_create(struct shmq_net_backend *be, struct shmq_net_auth *au
 	if (!s)
 		return -ENOMEM;
 	*s = (struct shmq_net_server){ .be = be, .auth = auth, .handler = handler, .ctx = ctx, .o = o };
+	/* HELLOs recorded before this server existed (a previous run's, whose
+	 * nonces it cannot know) are replays */
+	shmq_net_auth_refuse_before(auth, shmq_wall_ns());
 	s->ses = calloc(o.max_sessions, sizeof(*s->ses));
 	s->reply = malloc(SHMQ_NET_MSG_MAX);
 	if (!s->ses || !s->reply || txq_init(&s->tx, be->frame_max) < 0) {
@@ -183,6 +207,8 @@ static void handle_hello(struct shmq_net_server *s, const struct shmq_net_pkt *p
 	x->id = id;
 	x->peer = pkt->addr;
 	x->last_active_ns = now;
+	x->resend_budget = RESEND_BURST;
+	x->resend_ts_ns = now;
 	x->frag_size = shmq_net_frag_size(fmax);
 	memcpy(x->principal, h.principal, sizeof(x->principal));
 	x->expiry_real_ns = shmq_net_auth_ack(s->auth, &h, id, s->be->frame_max, now_real, &ack);
@@ -284,6 +310,10 @@ static void handle_frame(struct shmq_net_server *s, const struct shmq_net_pkt *p
 	case SHMQ_NET_DEDUP_ANSWERED: {
 		struct shmq_net_msginfo mi = { .type = ans.type, .attempt = f.h.attempt,
 					       .session_id = x->id, .request_id = f.h.request_id };
+		if (!resend_allowed(x, ans.len, now)) {
+			s->st.resends_limited++; /* the client's next retry asks again */
+			return;
+		}
 		s->st.answers_resent++;
 		send_msg(s->be, &s->tx, &x->peer, &mi, ans.body, ans.len, x->frag_size);
 		return;

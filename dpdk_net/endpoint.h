@@ -82,6 +82,7 @@ struct shmq_net_server_stats {
 	uint64_t requests;          /**< given to the handler */
 	uint64_t bad_requests;      /**< body check failed: ERROR sent */
 	uint64_t answers_resent;    /**< from the dedup cache */
+	uint64_t resends_limited;   /**< not resent: over the session's 16 MiB/s resend budget */
 	uint64_t stale;             /**< answer evicted from the dedup cache: ERROR -ESTALE */
 	uint64_t frag_dropped;      /**< duplicate/conflicting/refused fragments */
 };
