@@ -34,17 +34,22 @@ const struct shmq_arp_entry *shmq_arp_find(const struct shmq_arp *a, uint32_t ip
 	return find((struct shmq_arp *)a, ip);
 }
 
-/* A free slot, else the oldest non-static one (evicted), else NULL. */
-static struct shmq_arp_entry *take_slot(struct shmq_arp *a)
+/* A free slot, else (if @p evict) the oldest REACHABLE one, else NULL. A
+ * resolution in progress (INCOMPLETE, PROBING) is never evicted: a flood of
+ * forged ARP senders would otherwise drop the real peer's answer on the
+ * floor, again and again. */
+static struct shmq_arp_entry *take_slot(struct shmq_arp *a, bool evict)
 {
 	struct shmq_arp_entry *old = NULL;
 	for (unsigned i = 0; i < SHMQ_ARP_SLOTS; i++) {
 		struct shmq_arp_entry *e = &a->e[i];
 		if (e->state == SHMQ_ARP_FREE)
 			return e;
-		if (e->state != SHMQ_ARP_STATIC && (!old || e->born_ns < old->born_ns))
+		if (e->state == SHMQ_ARP_REACHABLE && (!old || e->born_ns < old->born_ns))
 			old = e;
 	}
+	if (!evict)
+		return NULL;
 	if (old)
 		a->st.evicted++;
 	return old;
@@ -56,7 +61,7 @@ int shmq_arp_add_static(struct shmq_arp *a, uint32_t ip, const uint8_t mac[6])
 		return -EINVAL;
 	struct shmq_arp_entry *e = find(a, ip);
 	if (!e)
-		e = take_slot(a);
+		e = take_slot(a, true);
 	if (!e)
 		return -ENOSPC;
 	*e = (struct shmq_arp_entry){ .ip = ip, .state = SHMQ_ARP_STATIC };
@@ -68,7 +73,7 @@ int shmq_arp_lookup(struct shmq_arp *a, uint32_t ip, uint64_t now, uint8_t mac[6
 {
 	struct shmq_arp_entry *e = find(a, ip);
 	if (!e) {
-		e = take_slot(a);
+		e = take_slot(a, true);
 		if (!e)
 			return -ENOSPC;
 		*e = (struct shmq_arp_entry){ .ip = ip, .state = SHMQ_ARP_INCOMPLETE, .tries = 1,
@@ -107,14 +112,19 @@ int shmq_arp_learn(struct shmq_arp *a, uint32_t ip, const uint8_t mac[6], uint64
 		return 0;
 	}
 	if (!e) {
-		if (!create) {
+		/* an asker is learned only into a free slot: it evicts nobody */
+		e = create ? take_slot(a, false) : NULL;
+		if (!e) {
 			a->st.ignored++;
 			return 0;
 		}
-		e = take_slot(a);
-		if (!e)
-			return 0;
 		*e = (struct shmq_arp_entry){ .ip = ip, .state = SHMQ_ARP_FREE, .born_ns = now };
+	} else if (e->state == SHMQ_ARP_REACHABLE && memcmp(e->mac, mac, 6) != 0) {
+		/* a new MAC for a known neighbour is believed only as the answer
+		 * to our own question (INCOMPLETE, or PROBING once the entry
+		 * aged): any sender on the link could claim it otherwise */
+		a->st.ignored++;
+		return 0;
 	}
 	bool was_waiting = e->state == SHMQ_ARP_INCOMPLETE;
 	memcpy(e->mac, mac, 6);

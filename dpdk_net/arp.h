@@ -14,11 +14,14 @@
  *   REACHABLE  MAC known until expires (ttl_ns after it was learned).
  *   PROBING    expired REACHABLE: the old MAC is still used while requests
  *              refresh it; if they all fail, the entry is removed.
- * Learning (shmq_arp_learn): a request aimed at our address creates or
- * updates the sender's entry (the sender is about to talk to us, as Linux
- * does); a reply only updates an entry we created (no unsolicited poisoning).
- * The table is small and fixed (SHMQ_ARP_SLOTS); when it is full a new address
- * evicts the oldest non-static entry.
+ * Learning (shmq_arp_learn): a request aimed at our address creates the
+ * sender's entry if a slot is free (the sender is about to talk to us, as
+ * Linux does; a flood of forged askers evicts nobody); a reply only updates
+ * an entry we created; a known neighbour's MAC changes only through the
+ * answer to our own request (INCOMPLETE, or PROBING once it aged), never by
+ * what any sender on the link claims. The table is small and fixed
+ * (SHMQ_ARP_SLOTS); when it is full our own lookup evicts the oldest
+ * REACHABLE entry; a resolution in progress is never evicted.
  */
 #ifndef SHMQ_DPDK_NET_ARP_H
 #define SHMQ_DPDK_NET_ARP_H

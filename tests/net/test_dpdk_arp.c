@@ -145,9 +145,40 @@ static void test_full_table_evicts_the_oldest_dynamic_entry_and_refuses_when_all
 	assert_int_equal(shmq_arp_lookup(&s, 99, 0, mac), -ENOSPC);
 }
 
+/* Any host on the link can send ARP with any sender address. A flood of
+ * forged askers fills only free slots, never evicts a resolution in
+ * progress (whose reply must still land), and no sender rewrites the MAC of
+ * a neighbour we know: only the answer to our own question does. */
+static void test_forged_arp_senders_neither_evict_resolutions_nor_rewrite_known_macs(void **state)
+{
+	(void)state;
+	struct shmq_arp a;
+	uint8_t mac[6];
+	shmq_arp_init(&a, 0, 0, 0);
+	shmq_arp_learn(&a, 7, MAC1, 0, true);                              /* a known peer */
+	assert_int_equal(shmq_arp_lookup(&a, 8, 1, mac), SHMQ_ARP_REQUEST); /* one being resolved */
+	for (uint32_t i = 0; i < 4 * SHMQ_ARP_SLOTS; i++)                 /* the flood */
+		shmq_arp_learn(&a, 1000 + i, MAC2, 2 + i, true);
+	assert_int_equal(a.st.evicted, 0);
+	assert_non_null(shmq_arp_find(&a, 7));
+	/* the real reply to our request still lands */
+	assert_int_equal(shmq_arp_learn(&a, 8, MAC1, 500, false), 1);
+	assert_int_equal(shmq_arp_lookup(&a, 8, 501, mac), SHMQ_ARP_HIT);
+	assert_memory_equal(mac, MAC1, 6);
+	/* a gratuitous claim on a known neighbour changes nothing */
+	shmq_arp_learn(&a, 7, MAC2, 600, true);
+	shmq_arp_learn(&a, 7, MAC2, 601, false);
+	assert_int_equal(shmq_arp_lookup(&a, 7, 602, mac), SHMQ_ARP_HIT);
+	assert_memory_equal(mac, MAC1, 6);
+	/* our own lookups may still evict the oldest learned entry */
+	assert_int_equal(shmq_arp_lookup(&a, 9, 700, mac), SHMQ_ARP_REQUEST);
+	assert_int_equal(a.st.evicted, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_forged_arp_senders_neither_evict_resolutions_nor_rewrite_known_macs),
 		cmocka_unit_test(test_unknown_peer_asks_once_then_waits_until_the_reply),
 		cmocka_unit_test(test_resolution_retries_a_bounded_number_of_times_then_fails),
 		cmocka_unit_test(test_unsolicited_reply_is_ignored_but_a_request_for_us_teaches_the_asker),
