@@ -89,6 +89,7 @@ struct rm_produce {
 	uint32_t queue;                /* resolved (QUEUE_ANY) */
 	uint32_t nqueues;              /* the topic's queue count */
 	uint64_t stream;
+	uint64_t owner;                /* hash of the principal: the stream is its (idem claim) */
 	struct shmq_net_produce_hdr h;
 	uint8_t *body;                 /* RP_WAIT: the request body */
 	uint32_t len;
@@ -333,6 +334,12 @@ static int produce_exec(struct shmq_remote *r, struct rm_produce *p, const uint8
 {
 	uint32_t dups = 0;
 	uint64_t next = 0;
+	if (shmq_net_idem_claim(r->idem, p->h.producer_id, p->stream, p->owner) < 0) {
+		shmq_log_warn(COMP, "producer %" PRIx64 " on '%s' belongs to another principal: refused",
+			      p->h.producer_id, p->h.topic);
+		*len = produce_ack(buf, p, -EACCES, p->h.first_seq);
+		return 1;
+	}
 	int rc = shmq_net_idem_check(r->idem, p->h.producer_id, p->stream, p->h.first_seq, p->h.count, &dups,
 				     &next);
 	if (rc == SHMQ_ESEQGAP) {
@@ -505,6 +512,8 @@ static bool produce_answer(struct shmq_remote *r, struct rm_produce *p, uint8_t 
 			int rc = shmq_net_idem_record(r->idem, p->h.producer_id, p->stream,
 						      p->h.first_seq + p->dups + i, res.queue_offset,
 						      res.store_offset);
+			if (i == 0) /* a new stream is its producer's from its first batch on */
+				(void)shmq_net_idem_claim(r->idem, p->h.producer_id, p->stream, p->owner);
 			if (rc < 0)
 				shmq_log_warn(COMP, "producer %" PRIx64 " seq %" PRIu64 ": not recorded: %s",
 					      p->h.producer_id, p->h.first_seq + p->dups + i, shmq_strerror(rc));
@@ -674,6 +683,7 @@ static int h_produce(struct shmq_remote *r, const struct shmq_net_request *req, 
 	}
 	p->nqueues = queues;
 	p->stream = stream_of(p->h.topic);
+	p->owner = stream_of(req->principal) | 1u; /* never 0 (0 = no check) */
 	p->deadline_ns = shmq_now_ns() + PRODUCE_WAIT_NS;
 	bool idle = !produce_blocked(r, p);
 	if (idle || produce_follows(r, p)) {

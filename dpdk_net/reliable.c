@@ -297,6 +297,7 @@ struct idem_prod {
 	uint64_t producer_id;   /* 0 = free */
 	uint64_t stream;
 	uint64_t next_seq;      /* next expected */
+	uint64_t owner;         /* the principal's hash that claimed it; 0 = none yet */
 	uint64_t last_used;
 	/* indexed by seq % history; an entry is valid for seq if it carries
 	 * seq and next_seq - seq <= history (a seeded stream may have holes) */
@@ -411,6 +412,16 @@ int shmq_net_idem_record(struct shmq_net_idem *t, uint64_t producer_id, uint64_t
 	p->hist[seq % t->o.history] = (struct idem_off){ seq, queue_offset, store_offset };
 	p->next_seq = seq + 1;
 	return 0;
+}
+
+int shmq_net_idem_claim(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t owner)
+{
+	struct idem_prod *p = idem_find(t, producer_id, stream);
+	if (!p || !owner)
+		return 0;
+	if (!p->owner)
+		p->owner = owner;
+	return p->owner == owner ? 0 : -EACCES;
 }
 
 int shmq_net_idem_seed(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq,

@@ -168,6 +168,16 @@ int shmq_net_idem_record(struct shmq_net_idem *t, uint64_t producer_id, uint64_t
  */
 int shmq_net_idem_seed(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq,
 		       uint64_t queue_offset, uint64_t store_offset);
+/**
+ * @brief The stream belongs to the first principal (@p owner, a hash of its
+ *        name; 0 = do not check) that claims it once it exists: a producer id
+ *        travels in every message, and a principal that learned another's
+ *        could otherwise pre-empt its sequences (its batches then answered
+ *        as duplicates of the impostor's). Streams seeded after a restart
+ *        are unowned until their first claim.
+ * @return 0 (unknown stream, unowned: now ours, or ours); -EACCES.
+ */
+int shmq_net_idem_claim(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t owner);
 /** @brief Offsets of an earlier @p seq. @return 0 or SHMQ_ENOTFOUND (never
  *  stored, or beyond the history: the caller answers SHMQ_OFFSET_UNKNOWN). */
 int shmq_net_idem_lookup(struct shmq_net_idem *t, uint64_t producer_id, uint64_t stream, uint64_t seq,

@@ -269,7 +269,7 @@ static int setup(void **state)
 		 "[broker]\nid = %u\n"
 		 "[topics]\nauto_create = true\ndefault_queues = %u\n"
 		 "[net]\nlisten = %s\nsecret_file = %s\n"
-		 "[acl]\nrt.* = uid:65534:pc\nlocked.* = uid:4242:pc\nadm.* = uid:65534:pca\n",
+		 "[acl]\nrt.* = uid:65534:pc\nlocked.* = uid:4242:pc\nadm.* = uid:65534:pca\nshared.* = any:pc\n",
 		 BROKER_ID, QUEUES, url, path);
 	struct itest_broker_opts o = {
 		.config_text = cfgtext, .max_message_size = "2M", .ring_capacity = "16M",
@@ -673,6 +673,36 @@ static void test_the_acl_refuses_a_principal_it_does_not_grant(void **state)
 	 * defaults apply to it, and rt.* has none */
 	assert_int_equal(conn_open(&k, "root", SECRET, 10000000000ull), 0);
 	assert_int_equal(produce(&k, TOPIC, 0, 0, 78, 0, 1, 0, 0, 64, &ack, NULL), -EACCES);
+	conn_close(&k);
+}
+
+/* A producer id travels in every message: a principal that consumed one
+ * can produce under it. Its stream stays its first principal's: another
+ * principal's batch under that id is refused, and the real producer goes
+ * on where it was. */
+static void test_a_producer_id_belongs_to_the_principal_that_used_it_first(void **state)
+{
+	(void)state;
+	struct conn k, evil;
+	assert_int_equal(conn_open(&k, PRINCIPAL, SECRET, 10000000000ull), 0);
+	assert_int_equal(conn_open(&evil, "root", SECRET, 10000000000ull), 0);
+	const uint64_t pid = 0x6000 + (net_rng() & 0xffff);
+	struct shmq_net_produce_ack_hdr ack;
+	struct shmq_net_produce_result res[2];
+	assert_int_equal(produce(&k, "shared.t", 0, 0, pid, 0, 2, 4, 0, 64, &ack, res), 0);
+	assert_int_equal(ack.status, 0);
+	assert_int_equal(produce(&evil, "shared.t", 0, 0, pid, 2, 1, 4, 2, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, -EACCES);
+	assert_int_equal(produce(&k, "shared.t", 0, 0, pid, 2, 1, 4, 2, 64, &ack, res), 0);
+	assert_int_equal(ack.status, 0);
+	assert_int_equal(ack.next_seq, 3);
+	static struct pulled pl;
+	assert_int_equal(pull(&k, "g", "shared.t", 0, 0, 10, 0, &pl), 0);
+	assert_int_equal(pl.n, 3);
+	/* another producer id is the other principal's own */
+	assert_int_equal(produce(&evil, "shared.t", 0, 0, pid + 1, 0, 1, 5, 0, 64, &ack, NULL), 0);
+	assert_int_equal(ack.status, 0);
+	conn_close(&evil);
 	conn_close(&k);
 }
 
@@ -1937,6 +1967,7 @@ int main(void)
 		cmocka_unit_test(test_a_pull_beyond_the_end_waits_and_never_returns_older_messages),
 		cmocka_unit_test(test_a_commit_is_seen_by_the_next_member_and_leases_carry_queues),
 		cmocka_unit_test(test_the_acl_refuses_a_principal_it_does_not_grant),
+		cmocka_unit_test(test_a_producer_id_belongs_to_the_principal_that_used_it_first),
 		cmocka_unit_test(test_a_one_mib_message_goes_through),
 		cmocka_unit_test(test_ten_percent_loss_loses_and_duplicates_nothing),
 		cmocka_unit_test(test_an_expired_lease_is_a_member_gone_and_its_queues_move),
