@@ -69,6 +69,10 @@ struct pending {
 	uint32_t queue;
 	shmq_send_cb cb;
 	void *arg;
+	/* DURABLE: results read once PERSISTED passed the record (by the
+	 * flush the ring may have reclaimed it) */
+	bool collected;
+	struct shmq_send_result res;
 };
 
 struct pq {
@@ -77,6 +81,7 @@ struct pq {
 	dev_t dev;               /* identity of the ring file (under lock) */
 	ino_t ino;
 	struct pending *head, *tail; /* async FIFO (under alock) */
+	struct pending *collect;     /* DURABLE: first entry without results (under alock) */
 };
 
 struct shmq_producer {
@@ -555,9 +560,13 @@ SHMQ_API int shmq_producer_send_batch(shmq_producer_t *p, const struct shmq_mess
 static void complete(shmq_producer_t *p, struct pending *e, int status)
 {
 	struct shmq_send_result res;
-	result_init(p, e->queue, e->seq, &res);
-	if (status == 0)
-		result_read(p, e->ring, e->pos, e->payload, &res);
+	if (e->collected) {
+		res = e->res;
+	} else {
+		result_init(p, e->queue, e->seq, &res);
+		if (status == 0)
+			result_read(p, e->ring, e->pos, e->payload, &res);
+	}
 	e->cb(e->arg, status, status == 0 ? &res : NULL);
 	pthread_mutex_lock(&p->alock);
 	if (--p->npending == 0)
@@ -572,6 +581,21 @@ static bool complete_ready(shmq_producer_t *p)
 	bool progressed = false;
 	for (uint32_t qi = 0; qi < p->nq; qi++) {
 		struct pq *q = &p->q[qi];
+		if (p->o.delivery == SHMQ_DELIVERY_DURABLE) {
+			/* in ring order: stop at the first record not persisted yet;
+			 * only this thread pops or collects, senders only append */
+			pthread_mutex_lock(&p->alock);
+			struct pending *e = q->collect;
+			for (; e; e = e->next) {
+				if (shmq_ring_mark(e->ring, SHMQ_RING_MARK_PERSISTED) <= e->pos)
+					break;
+				result_init(p, e->queue, e->seq, &e->res);
+				result_read(p, e->ring, e->pos, e->payload, &e->res);
+				e->collected = true;
+			}
+			q->collect = e; /* NULL: all collected; the next append sets it */
+			pthread_mutex_unlock(&p->alock);
+		}
 		for (;;) {
 			pthread_mutex_lock(&p->alock);
 			struct pending *e = q->head;
@@ -586,6 +610,8 @@ static bool complete_ready(shmq_producer_t *p)
 			q->head = e->next;
 			if (!q->head)
 				q->tail = NULL;
+			if (q->collect == e) /* completed (timed out) before its results came */
+				q->collect = e->next;
 			pthread_mutex_unlock(&p->alock);
 			complete(p, e, rc);
 			progressed = true;
@@ -655,6 +681,8 @@ SHMQ_API int shmq_producer_send_async(shmq_producer_t *p, const struct shmq_mess
 	else
 		q->head = e;
 	q->tail = e;
+	if (!q->collect)
+		q->collect = e;
 	if (p->npending++ == 0)
 		pthread_cond_signal(&p->acond);
 	pthread_mutex_unlock(&p->alock);

@@ -298,12 +298,13 @@ static void on_done(void *arg, int status, const struct shmq_send_result *res)
 	pthread_mutex_unlock(&l->lock);
 }
 
-static void test_async_completions_run_once_each_in_send_order_per_queue(void **state)
+/* 400 async sends on @p topic's 2 queues at @p delivery: each completes once,
+ * successfully, with its queue offset, in send order per queue. */
+static void async_in_order(struct itest_broker *b, const char *topic, enum shmq_delivery delivery)
 {
-	struct itest_broker *b = *state;
 	shmq_client_t *c = itest_connect(b);
-	assert_int_equal(shmq_topic_create(c, "A", 2, NULL), 0);
-	SHMQ_PRODUCER_OPTS(po, .topic = "A", .delivery = SHMQ_DELIVERY_PERSISTED);
+	assert_int_equal(shmq_topic_create(c, topic, 2, NULL), 0);
+	SHMQ_PRODUCER_OPTS(po, .topic = topic, .delivery = delivery);
 	shmq_producer_t *p;
 	assert_int_equal(shmq_producer_open(c, &po, &p), 0);
 	struct async_log *l = calloc(1, sizeof(*l));
@@ -328,6 +329,18 @@ static void test_async_completions_run_once_each_in_send_order_per_queue(void **
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 	shmq_client_close(c);
+}
+
+static void test_async_completions_run_once_each_in_send_order_per_queue(void **state)
+{
+	async_in_order(*state, "A", SHMQ_DELIVERY_PERSISTED);
+}
+
+/* DURABLE completions carry the offsets read when PERSISTED passed (the
+ * completion itself waits for the flush) */
+static void test_async_durable_completions_carry_their_offsets_in_order(void **state)
+{
+	async_in_order(*state, "AD", SHMQ_DELIVERY_DURABLE);
 }
 
 static void test_message_above_max_size_is_too_big_and_bad_property_invalid(void **state)
@@ -508,6 +521,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_persisted_send_returns_offsets_and_message_reads_back, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_batch_send_is_one_queue_with_consecutive_offsets, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_async_completions_run_once_each_in_send_order_per_queue, setup_started, itest_teardown_state),
+		cmocka_unit_test_setup_teardown(test_async_durable_completions_carry_their_offsets_in_order, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_message_above_max_size_is_too_big_and_bad_property_invalid, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_full_ring_back_pressures_while_broker_is_stopped, setup_started, itest_teardown_state),
 		cmocka_unit_test_setup_teardown(test_producer_keeps_working_across_a_broker_sigkill_restart, setup_started, itest_teardown_state),
