@@ -156,11 +156,18 @@ static struct session *session_find(struct shmq_net_server *s, uint64_t id)
 	return NULL;
 }
 
-/* A slot for a new session: a free one, else an expired one, else the least
- * recently active (its client will re-HELLO). */
-static struct session *session_slot(struct shmq_net_server *s, uint64_t now_real)
+/* A full table: a new session takes the slot of its own principal's least
+ * recently active session, else of any session idle this long, else none.
+ * A holder of the secret saying HELLO over and over so churns only its own
+ * sessions, never another principal's active ones. */
+#define SESSION_EVICT_IDLE_NS 30000000000ull
+
+/* A slot for a new session of @p principal: a free one, else an expired one,
+ * else as above (its client will re-HELLO), else NULL. */
+static struct session *session_slot(struct shmq_net_server *s, const char *principal, uint64_t now,
+				    uint64_t now_real)
 {
-	struct session *lru = NULL;
+	struct session *lru = NULL, *own = NULL;
 	for (uint32_t i = 0; i < s->o.max_sessions; i++) {
 		struct session *x = &s->ses[i];
 		if (!x->id)
@@ -172,10 +179,18 @@ static struct session *session_slot(struct shmq_net_server *s, uint64_t now_real
 		}
 		if (!lru || x->last_active_ns < lru->last_active_ns)
 			lru = x;
+		if (strncmp(x->principal, principal, sizeof(x->principal)) == 0 &&
+		    (!own || x->last_active_ns < own->last_active_ns))
+			own = x;
+	}
+	struct session *victim = own ? own : now - lru->last_active_ns >= SESSION_EVICT_IDLE_NS ? lru : NULL;
+	if (!victim) {
+		s->st.sessions_full++;
+		return NULL;
 	}
 	s->st.sessions_evicted++;
-	session_free(lru);
-	return lru;
+	session_free(victim);
+	return victim;
 }
 
 static void handle_hello(struct shmq_net_server *s, const struct shmq_net_pkt *pkt,
@@ -192,7 +207,9 @@ static void handle_hello(struct shmq_net_server *s, const struct shmq_net_pkt *p
 		s->st.hello_refused++;
 		return;
 	}
-	struct session *x = session_slot(s, now_real);
+	struct session *x = session_slot(s, h.principal, now, now_real);
+	if (!x)
+		return; /* every session is in use: the client's retries may find one idle */
 	uint64_t id;
 	do
 		id = shmq_net_random_u64();

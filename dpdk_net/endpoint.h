@@ -79,6 +79,7 @@ struct shmq_net_server_stats {
 	uint64_t hello_refused;     /**< bad MAC, replay, stale, malformed */
 	uint64_t sessions_opened;
 	uint64_t sessions_evicted;
+	uint64_t sessions_full;     /**< HELLO unanswered: table full, none of its principal's, none idle 30 s */
 	uint64_t requests;          /**< given to the handler */
 	uint64_t bad_requests;      /**< body check failed: ERROR sent */
 	uint64_t answers_resent;    /**< from the dedup cache */

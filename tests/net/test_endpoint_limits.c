@@ -7,11 +7,13 @@
  *    seen nonces are gone) opens no session;
  *  - a small request resent with ever new attempt numbers does not make the
  *    server resend its large cached answer each time (a per-session byte
- *    budget of cached-answer resends).
+ *    budget of cached-answer resends);
+ *  - new HELLOs do not push active sessions out of a full table.
  */
 #include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,13 +70,14 @@ struct rig {
 	struct sockaddr_in to;
 };
 
-static void rig_open(struct rig *r)
+static void rig_open_with(struct rig *r, uint32_t max_sessions)
 {
 	memset(r, 0, sizeof(*r));
 	assert_int_equal(shmq_net_udp_open("udp://127.0.0.1:0", NULL, &r->be), 0);
 	assert_int_equal(shmq_net_auth_create(SECRET, strlen(SECRET), NULL, &r->sauth), 0);
 	assert_int_equal(shmq_net_auth_create(SECRET, strlen(SECRET), NULL, &r->cauth), 0);
-	assert_int_equal(shmq_net_server_create(r->be, r->sauth, handler, NULL, NULL, &r->srv), 0);
+	SHMQ_NET_SERVER_OPTS(so, .max_sessions = max_sessions);
+	assert_int_equal(shmq_net_server_create(r->be, r->sauth, handler, NULL, &so, &r->srv), 0);
 	r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	assert_true(r->fd >= 0);
 	struct timeval tv = { 0, 100000 };
@@ -83,6 +86,11 @@ static void rig_open(struct rig *r)
 	(void)setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	r->to = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = r->be->local.ip,
 				      .sin_port = r->be->local.port };
+}
+
+static void rig_open(struct rig *r)
+{
+	rig_open_with(r, 0);
 }
 
 static void rig_close(struct rig *r)
@@ -189,6 +197,59 @@ static void test_a_request_resent_with_new_attempt_numbers_is_not_answered_in_fu
 	rig_close(&r);
 }
 
+/* A request on session @p sid; @return whether an answer came back. */
+static bool answered(struct rig *r, uint64_t sid, uint64_t request_id)
+{
+	struct shmq_net_pull p;
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(shmq_ctl_name_set(p.group, "g", false), 0);
+	assert_int_equal(shmq_ctl_name_set(p.topic, "t", false), 0);
+	p.max_bytes = 1;
+	p.max_msgs = 1;
+	struct shmq_net_msginfo mi = { .type = SHMQ_NET_PULL, .attempt = 1, .session_id = sid,
+				       .request_id = request_id };
+	send_frame(r, &mi, &p, sizeof(p));
+	(void)shmq_net_server_poll(r->srv, 100000000ull);
+	uint64_t frames = 0;
+	usleep(20000);
+	drain(r, &frames);
+	return frames > 0;
+}
+
+static void test_a_full_session_table_refuses_new_hellos_instead_of_evicting_active_sessions(void **state)
+{
+	(void)state;
+	struct rig r;
+	rig_open_with(&r, 2);
+	uint64_t sid[2];
+	for (int i = 0; i < 2; i++) {
+		struct shmq_net_hello h;
+		assert_int_equal(shmq_net_auth_hello(r.cauth, "svc", 1472, shmq_wall_ns(), &h), 0);
+		sid[i] = hello(&r, &h);
+		assert_true(sid[i] != 0);
+	}
+	for (int k = 0; k < 5; k++) { /* another key holder saying HELLO over and over */
+		struct shmq_net_hello h;
+		assert_int_equal(shmq_net_auth_hello(r.cauth, "mallory", 1472, shmq_wall_ns(), &h), 0);
+		assert_int_equal(hello(&r, &h), 0);
+	}
+	struct shmq_net_server_stats st;
+	shmq_net_server_stats(r.srv, &st);
+	assert_int_equal(st.sessions_evicted, 0);
+	assert_int_equal(st.sessions_full, 5);
+	assert_true(answered(&r, sid[0], 11));
+	assert_true(answered(&r, sid[1], 12));
+	/* the same principal's new session takes its own oldest one's slot */
+	struct shmq_net_hello h;
+	assert_int_equal(shmq_net_auth_hello(r.cauth, "svc", 1472, shmq_wall_ns(), &h), 0);
+	assert_true(hello(&r, &h) != 0);
+	shmq_net_server_stats(r.srv, &st);
+	assert_int_equal(st.sessions_evicted, 1);
+	assert_false(answered(&r, sid[0], 13)); /* the least recently active went */
+	assert_true(answered(&r, sid[1], 14));
+	rig_close(&r);
+}
+
 int main(void)
 {
 	big = calloc(1, BIG_BODY);
@@ -197,6 +258,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_a_hello_recorded_before_the_server_started_opens_no_session),
 		cmocka_unit_test(test_a_request_resent_with_new_attempt_numbers_is_not_answered_in_full_each_time),
+		cmocka_unit_test(test_a_full_session_table_refuses_new_hellos_instead_of_evicting_active_sessions),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	free(big);
