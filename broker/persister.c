@@ -249,6 +249,18 @@ static void fifo_push(struct pring *r, uint64_t end, uint64_t pos)
 	r->fifo_n++;
 }
 
+/* Everything read from @p r before @p next is in the store: publish the
+ * PERSISTED mark, queue the FLUSHED one, release the records to producers. */
+static void stored_up_to(struct shmq_persister *p, struct pring *r, uint64_t next)
+{
+	shmq_ring_publish_mark(r->ring, SHMQ_RING_MARK_PERSISTED, next);
+	fifo_push(r, shmq_store_max_offset(p->store), next);
+	/* refused only if someone rewrote the ring's positions under us: the
+	 * same records would be read (and stored) again every round */
+	if (shmq_ring_gate_consume(r->ring, next) < 0)
+		fence(p, r, "consumed position rewritten", next);
+}
+
 static void publish_flushed(struct pring *r, uint64_t flushed)
 {
 	uint64_t pos = 0;
@@ -503,10 +515,7 @@ static int drain(struct shmq_persister *p, struct pring *r, uint64_t now)
 		r->skip -= (uint64_t)n;
 		r->restart_left -= done;
 		r->restart_qo += done;
-		shmq_ring_publish_mark(r->ring, SHMQ_RING_MARK_PERSISTED, next);
-		fifo_push(r, shmq_store_max_offset(p->store), next);
-		if (shmq_ring_gate_consume(r->ring, next) < 0)
-			fence(p, r, "consumed position rewritten", next);
+		stored_up_to(p, r, next);
 		return 0;
 	}
 	unsigned from = (unsigned)r->skip;
@@ -587,12 +596,7 @@ static int drain(struct shmq_persister *p, struct pring *r, uint64_t now)
 	}
 	/* Everything read is stored: release it to producers. */
 	r->skip = 0;
-	shmq_ring_publish_mark(r->ring, SHMQ_RING_MARK_PERSISTED, next);
-	fifo_push(r, shmq_store_max_offset(p->store), next);
-	/* refused only if someone rewrote the ring's positions under us: the
-	 * same records would be read (and stored) again every round */
-	if (shmq_ring_gate_consume(r->ring, next) < 0)
-		fence(p, r, "consumed position rewritten", next);
+	stored_up_to(p, r, next);
 	return appended;
 }
 

@@ -1436,10 +1436,10 @@ static uint64_t idem_newest_ms(struct shmq_remote *r, const struct shmq_topic_in
 	uint64_t newest = 0, end = r->srv->store_end_at_open;
 	for (uint32_t t = 0; t < nt; t++)
 		for (uint32_t q = 0; q < ti[t].queues; q++) {
-			uint64_t lo, hi;
-			if (shmq_store_queue_offsets(st, ti[t].name, q, &lo, &hi) < 0)
+			uint64_t min, lo, hi;
+			if (shmq_store_queue_offsets(st, ti[t].name, q, &min, &hi) < 0)
 				continue;
-			while (lo < hi) { /* first entry at or past the end */
+			for (lo = min; lo < hi;) { /* first entry at or past the end */
 				uint64_t mid = lo + (hi - lo) / 2;
 				struct shmq_store_cq_entry e;
 				if (shmq_store_cq_get(st, ti[t].name, q, mid, &e) == 0 && e.commitlog_offset >= end)
@@ -1448,9 +1448,7 @@ static uint64_t idem_newest_ms(struct shmq_remote *r, const struct shmq_topic_in
 					lo = mid + 1;
 			}
 			struct shmq_store_view v;
-			uint64_t min, max;
-			if (shmq_store_queue_offsets(st, ti[t].name, q, &min, &max) < 0 || lo == min ||
-			    shmq_store_read_queue(st, ti[t].name, q, lo - 1, &v) < 0)
+			if (lo == min || shmq_store_read_queue(st, ti[t].name, q, lo - 1, &v) < 0)
 				continue;
 			if (v.store_ts_ms > newest)
 				newest = v.store_ts_ms;

@@ -135,6 +135,16 @@ static void drain(struct rig *r, uint64_t *frames)
 		(*frames)++;
 }
 
+/* The PULL these tests send: the handler answers every request alike. */
+static void small_pull(struct shmq_net_pull *p)
+{
+	memset(p, 0, sizeof(*p));
+	assert_int_equal(shmq_ctl_name_set(p->group, "g", false), 0);
+	assert_int_equal(shmq_ctl_name_set(p->topic, "t", false), 0);
+	p->max_bytes = 1;
+	p->max_msgs = 1;
+}
+
 static void test_a_hello_recorded_before_the_server_started_opens_no_session(void **state)
 {
 	(void)state;
@@ -168,11 +178,7 @@ static void test_a_request_resent_with_new_attempt_numbers_is_not_answered_in_fu
 	uint64_t sid = hello(&r, &h);
 	assert_true(sid != 0);
 	struct shmq_net_pull p;
-	memset(&p, 0, sizeof(p));
-	assert_int_equal(shmq_ctl_name_set(p.group, "g", false), 0);
-	assert_int_equal(shmq_ctl_name_set(p.topic, "t", false), 0);
-	p.max_bytes = 1;
-	p.max_msgs = 1;
+	small_pull(&p);
 	const unsigned attempts = 50;
 	uint64_t frames = 0;
 	for (unsigned a = 1; a <= attempts; a++) {
@@ -201,11 +207,7 @@ static void test_a_request_resent_with_new_attempt_numbers_is_not_answered_in_fu
 static bool answered(struct rig *r, uint64_t sid, uint64_t request_id)
 {
 	struct shmq_net_pull p;
-	memset(&p, 0, sizeof(p));
-	assert_int_equal(shmq_ctl_name_set(p.group, "g", false), 0);
-	assert_int_equal(shmq_ctl_name_set(p.topic, "t", false), 0);
-	p.max_bytes = 1;
-	p.max_msgs = 1;
+	small_pull(&p);
 	struct shmq_net_msginfo mi = { .type = SHMQ_NET_PULL, .attempt = 1, .session_id = sid,
 				       .request_id = request_id };
 	send_frame(r, &mi, &p, sizeof(p));
